@@ -1,0 +1,177 @@
+// Package config holds tracegate's configuration: the YAML file of
+// DESIGN.md section 6, decoded strictly, given defaults, then validated.
+package config
+
+import "time"
+
+// Config is the whole tracegate.yaml.
+type Config struct {
+	// Listen is the MCP listener: /mcp and /mcp/{backend}. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// AdminListen serves /healthz, /readyz, /metrics, /api/traces, /ui/ and
+	// OTLP ingest at /v1/traces. Never the same address as Listen.
+	// Default 127.0.0.1:9090; "off" disables it.
+	AdminListen string `yaml:"admin_listen"`
+	// MaxRequestBytes caps an MCP request body; larger ones get HTTP 413.
+	// Default 4 MiB.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// ShutdownGrace bounds how long in-flight requests may run after a
+	// shutdown signal. Default 10s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+
+	Auth      Auth      `yaml:"auth"`
+	Backends  []Backend `yaml:"backends"`
+	Tools     Tools     `yaml:"tools"`
+	Plugins   []Plugin  `yaml:"plugins"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	Log       Log       `yaml:"log"`
+	Cluster   *Cluster  `yaml:"cluster"`
+}
+
+// Auth protects the MCP listener.
+type Auth struct {
+	// BearerTokens, when non-empty, are the only accepted
+	// "Authorization: Bearer" values. Compared in constant time.
+	BearerTokens []string `yaml:"bearer_tokens"`
+}
+
+// Transport names how a backend is reached.
+type Transport string
+
+const (
+	TransportStreamable Transport = "streamable" // Streamable HTTP (default for url)
+	TransportSSE        Transport = "sse"        // legacy HTTP+SSE, protocol 2024-11-05
+	TransportStdio      Transport = "stdio"      // child process (implied by command)
+)
+
+// Backend is one MCP server behind the gateway.
+type Backend struct {
+	// Name matches [a-z0-9_-]+ and is unique. It prefixes the backend's
+	// tools and names /mcp/{name}.
+	Name string `yaml:"name"`
+	// URL of a Streamable HTTP or SSE endpoint. Exactly one of URL and
+	// Command is set.
+	URL string `yaml:"url"`
+	// Transport is streamable (default with url), sse, or stdio (default
+	// with command).
+	Transport Transport `yaml:"transport"`
+	// Headers are sent on every HTTP request to the backend.
+	Headers map[string]string `yaml:"headers"`
+	// Command starts a stdio backend: argv[0] and its arguments.
+	Command []string `yaml:"command"`
+	// Env is added to the child's environment.
+	Env map[string]string `yaml:"env"`
+	// Dir is the child's working directory.
+	Dir string `yaml:"dir"`
+	// Timeout bounds each call to the backend. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// Baggage says which W3C baggage members are forwarded to this backend.
+	// Default: none.
+	Baggage BaggagePolicy `yaml:"baggage"`
+}
+
+// BaggageMode is how much baggage a backend receives.
+type BaggageMode string
+
+const (
+	BaggageNone BaggageMode = "none"
+	BaggageAll  BaggageMode = "all"
+	BaggageKeys BaggageMode = "keys" // only the members named in Keys
+)
+
+// BaggagePolicy is decoded from `all`, `none`, or a list of keys.
+type BaggagePolicy struct {
+	Mode BaggageMode
+	Keys []string
+}
+
+// Tools configures how backend tools are exposed.
+type Tools struct {
+	// NameFormat namespaces tool and prompt names; it must contain {tool}
+	// and should contain {backend}. Default "{backend}_{tool}".
+	NameFormat string `yaml:"name_format"`
+}
+
+// Plugin configures one plugin of the chain.
+type Plugin struct {
+	Name string `yaml:"name"`
+	// Type selects the implementation: deny, allow, ratelimit, redact,
+	// max_size, schema.
+	Type string `yaml:"type"`
+	// Backends and Tools restrict where the plugin applies (glob patterns;
+	// empty means everywhere). Tools match namespaced names.
+	Backends []string `yaml:"backends"`
+	Tools    []string `yaml:"tools"`
+	// Priority orders the chain: lower runs first; ties keep file order.
+	Priority int `yaml:"priority"`
+	// OnError is fail (default: the call is refused) or ignore (the call
+	// goes on as if the plugin had said continue).
+	OnError string `yaml:"on_error"`
+	// Timeout bounds one plugin run. Default 1s.
+	Timeout Duration `yaml:"timeout"`
+	// Options holds the type-specific keys (rate, burst, patterns, ...).
+	// Each plugin type checks its own keys strictly.
+	Options map[string]any `yaml:",inline"`
+}
+
+// Telemetry configures traces, metrics and the embedded viewer.
+type Telemetry struct {
+	// ServiceName is the resource service.name. Default "tracegate";
+	// OTEL_SERVICE_NAME overrides.
+	ServiceName string `yaml:"service_name"`
+	// Exporter is otlp, stdout or none. Default none (the viewer still
+	// works). OTEL_TRACES_EXPORTER overrides.
+	Exporter string  `yaml:"exporter"`
+	OTLP     OTLP    `yaml:"otlp"`
+	Sampler  Sampler `yaml:"sampler"`
+	Viewer   Viewer  `yaml:"viewer"`
+	// Propagators, default [tracecontext, baggage]; OTEL_PROPAGATORS overrides.
+	Propagators []string `yaml:"propagators"`
+	// CaptureArguments records tool arguments and results on spans
+	// (gen_ai.tool.call.arguments / .result). Off by default.
+	CaptureArguments bool `yaml:"capture_arguments"`
+	// HTTPSpans adds a `POST /mcp` SERVER span per HTTP request, linked
+	// from the MCP span. Default true.
+	HTTPSpans *bool `yaml:"http_spans"`
+}
+
+// OTLP is the OTLP exporter's target.
+type OTLP struct {
+	// Endpoint is a URL, e.g. http://127.0.0.1:4318 (http/protobuf) or
+	// http://127.0.0.1:4317 (grpc).
+	Endpoint string `yaml:"endpoint"`
+	// Protocol is http/protobuf (default) or grpc.
+	Protocol string            `yaml:"protocol"`
+	Headers  map[string]string `yaml:"headers"`
+	// Timeout bounds one export. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Sampler is parent-based; Ratio applies to new roots. Default 1.0.
+type Sampler struct {
+	Ratio *float64 `yaml:"ratio"`
+}
+
+// Viewer is the embedded trace store and UI.
+type Viewer struct {
+	Enabled  *bool `yaml:"enabled"`   // default true
+	MaxSpans int   `yaml:"max_spans"` // default 100000
+}
+
+// Log configures the process log.
+type Log struct {
+	Format string `yaml:"format"` // json (default) or text
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+}
+
+// Cluster lets several replicas share session ownership through Redis.
+type Cluster struct {
+	RedisURL     string `yaml:"redis_url"`
+	AdvertiseURL string `yaml:"advertise_url"`
+}
+
+// Duration is a time.Duration decoded from strings such as "30s".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
