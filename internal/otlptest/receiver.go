@@ -50,7 +50,7 @@ type Receiver struct {
 	// server can close.
 	stop chan struct{}
 
-	mu      sync.Mutex
+	mu     sync.Mutex
 	spans  []Span
 	points []Point
 }
