@@ -31,7 +31,8 @@ type Config struct {
 // Auth protects the MCP listener.
 type Auth struct {
 	// BearerTokens, when non-empty, are the only accepted
-	// "Authorization: Bearer" values. Compared in constant time.
+	// "Authorization: Bearer" values. Compared in constant time. An empty
+	// token (such as an unset ${TRACEGATE_TOKEN}) is a validation error.
 	BearerTokens []string `yaml:"bearer_tokens"`
 }
 
@@ -55,13 +56,15 @@ type Backend struct {
 	// Transport is streamable (default with url), sse, or stdio (default
 	// with command).
 	Transport Transport `yaml:"transport"`
-	// Headers are sent on every HTTP request to the backend.
+	// Headers are sent on every HTTP request to the backend (url only).
+	// Names that tracegate sets per request (traceparent, tracestate,
+	// baggage, Mcp-Session-Id, Mcp-Protocol-Version) are refused.
 	Headers map[string]string `yaml:"headers"`
 	// Command starts a stdio backend: argv[0] and its arguments.
 	Command []string `yaml:"command"`
-	// Env is added to the child's environment.
+	// Env is added to the child's environment (command only).
 	Env map[string]string `yaml:"env"`
-	// Dir is the child's working directory.
+	// Dir is the child's working directory (command only).
 	Dir string `yaml:"dir"`
 	// Timeout bounds each call to the backend. Default 30s.
 	Timeout Duration `yaml:"timeout"`
@@ -79,7 +82,8 @@ const (
 	BaggageKeys BaggageMode = "keys" // only the members named in Keys
 )
 
-// BaggagePolicy is decoded from `all`, `none`, or a list of keys.
+// BaggagePolicy is decoded from `all`, `none`, or a list of keys (Mode
+// BaggageKeys). Each key must be an RFC 9110 token, as W3C Baggage requires.
 type BaggagePolicy struct {
 	Mode BaggageMode
 	Keys []string
@@ -94,12 +98,15 @@ type Tools struct {
 
 // Plugin configures one plugin of the chain.
 type Plugin struct {
+	// Name is required and unique; it labels the plugin's spans.
 	Name string `yaml:"name"`
 	// Type selects the implementation: deny, allow, ratelimit, redact,
 	// max_size, schema.
 	Type string `yaml:"type"`
 	// Backends and Tools restrict where the plugin applies (glob patterns;
-	// empty means everywhere). Tools match namespaced names.
+	// empty means everywhere). Tools match namespaced names. Each Backends
+	// pattern must match a configured backend, so a typo cannot silently
+	// disable the plugin.
 	Backends []string `yaml:"backends"`
 	Tools    []string `yaml:"tools"`
 	// Priority orders the chain: lower runs first; ties keep file order.
@@ -109,8 +116,9 @@ type Plugin struct {
 	OnError string `yaml:"on_error"`
 	// Timeout bounds one plugin run. Default 1s.
 	Timeout Duration `yaml:"timeout"`
-	// Options holds the type-specific keys (rate, burst, patterns, ...).
-	// Each plugin type checks its own keys strictly.
+	// Options holds every other key of the entry, the type-specific ones
+	// (rate, burst, patterns, ...), with ${VAR} already expanded. Each
+	// plugin type checks its own keys strictly.
 	Options map[string]any `yaml:",inline"`
 }
 
@@ -125,7 +133,9 @@ type Telemetry struct {
 	OTLP     OTLP    `yaml:"otlp"`
 	Sampler  Sampler `yaml:"sampler"`
 	Viewer   Viewer  `yaml:"viewer"`
-	// Propagators, default [tracecontext, baggage]; OTEL_PROPAGATORS overrides.
+	// Propagators: tracecontext, baggage or none. Default [tracecontext,
+	// baggage] when the key is absent; an empty list, like [none],
+	// propagates nothing. OTEL_PROPAGATORS overrides.
 	Propagators []string `yaml:"propagators"`
 	// CaptureArguments records tool arguments and results on spans
 	// (gen_ai.tool.call.arguments / .result). Off by default.
@@ -137,8 +147,9 @@ type Telemetry struct {
 
 // OTLP is the OTLP exporter's target.
 type OTLP struct {
-	// Endpoint is a URL, e.g. http://127.0.0.1:4318 (http/protobuf) or
-	// http://127.0.0.1:4317 (grpc).
+	// Endpoint is an http or https URL, e.g. http://127.0.0.1:4318
+	// (http/protobuf) or http://127.0.0.1:4317 (grpc). Empty leaves it to
+	// the OTEL_EXPORTER_OTLP_* variables and the exporter's default.
 	Endpoint string `yaml:"endpoint"`
 	// Protocol is http/protobuf (default) or grpc.
 	Protocol string            `yaml:"protocol"`
@@ -166,11 +177,15 @@ type Log struct {
 
 // Cluster lets several replicas share session ownership through Redis.
 type Cluster struct {
-	RedisURL     string `yaml:"redis_url"`
+	// RedisURL is required: redis://host:port/db, or rediss:// for TLS.
+	RedisURL string `yaml:"redis_url"`
+	// AdvertiseURL is required: the http or https base URL at which the
+	// other replicas reach this one's MCP listener.
 	AdvertiseURL string `yaml:"advertise_url"`
 }
 
-// Duration is a time.Duration decoded from strings such as "30s".
+// Duration is a time.Duration decoded from strings such as "30s" or
+// "1m30s". Zero means "use the default"; negative values are refused.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.

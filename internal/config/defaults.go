@@ -1,0 +1,94 @@
+package config
+
+import "time"
+
+// Default values, applied by ApplyDefaults to every field left empty.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultMaxRequestBytes = 4 << 20 // 4 MiB
+	DefaultShutdownGrace   = 10 * time.Second
+	DefaultBackendTimeout  = 30 * time.Second
+	DefaultNameFormat      = "{backend}_{tool}"
+	DefaultServiceName     = "tracegate"
+	DefaultOTLPTimeout     = 10 * time.Second
+	DefaultViewerMaxSpans  = 100_000
+	DefaultPluginTimeout   = time.Second
+)
+
+// Default returns a configuration with every default applied and no
+// backends. It is valid as it is.
+func Default() *Config {
+	c := &Config{}
+	c.ApplyDefaults()
+	return c
+}
+
+// ApplyDefaults fills every empty field with its default, as documented on
+// the field. It does not validate, and it leaves set fields alone, so it is
+// safe to call more than once.
+func (c *Config) ApplyDefaults() {
+	setString(&c.Listen, DefaultListen)
+	setString(&c.AdminListen, DefaultAdminListen)
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	setDuration(&c.ShutdownGrace, DefaultShutdownGrace)
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		setDuration(&b.Timeout, DefaultBackendTimeout)
+		if b.Transport == "" {
+			switch {
+			case b.URL != "":
+				b.Transport = TransportStreamable
+			case len(b.Command) > 0:
+				b.Transport = TransportStdio
+			}
+		}
+		if b.Baggage.Mode == "" {
+			b.Baggage.Mode = BaggageNone
+		}
+	}
+	setString(&c.Tools.NameFormat, DefaultNameFormat)
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		setString(&p.OnError, "fail")
+		setDuration(&p.Timeout, DefaultPluginTimeout)
+	}
+
+	t := &c.Telemetry
+	setString(&t.ServiceName, DefaultServiceName)
+	setString(&t.Exporter, "none")
+	setString(&t.OTLP.Protocol, "http/protobuf")
+	setDuration(&t.OTLP.Timeout, DefaultOTLPTimeout)
+	if t.Sampler.Ratio == nil {
+		t.Sampler.Ratio = new(1.0)
+	}
+	if t.Viewer.Enabled == nil {
+		t.Viewer.Enabled = new(true)
+	}
+	if t.Viewer.MaxSpans == 0 {
+		t.Viewer.MaxSpans = DefaultViewerMaxSpans
+	}
+	if t.Propagators == nil {
+		t.Propagators = []string{"tracecontext", "baggage"}
+	}
+	if t.HTTPSpans == nil {
+		t.HTTPSpans = new(true)
+	}
+
+	setString(&c.Log.Format, "json")
+	setString(&c.Log.Level, "info")
+}
+
+func setString(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+func setDuration(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
