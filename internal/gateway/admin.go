@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/tracegate/tracegate/internal/backend"
+)
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Status   string           `json:"status"` // ready, degraded, unavailable
+	Backends []backend.Status `json:"backends"`
+}
+
+// Readiness reports each backend. The gateway is ready while at least one
+// backend is (or none is configured): one dead backend must not take the
+// others out of a load balancer.
+func (g *Gateway) Readiness() Readiness {
+	r := Readiness{Backends: make([]backend.Status, 0, len(g.backends))}
+	ready := 0
+	for _, b := range g.backends {
+		s := b.Status()
+		if s.State == backend.StateReady {
+			ready++
+		}
+		r.Backends = append(r.Backends, s)
+	}
+	switch {
+	case ready == len(g.backends):
+		r.Status = "ready"
+	case ready > 0:
+		r.Status = "degraded"
+	default:
+		r.Status = "unavailable"
+	}
+	return r
+}
+
+// RegisterAdmin adds /healthz and /readyz to mux.
+func (g *Gateway) RegisterAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rd := g.Readiness()
+		w.Header().Set("Content-Type", "application/json")
+		if rd.Status == "unavailable" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(rd)
+	})
+}
