@@ -1,0 +1,409 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits on what the probe reads, so that a hostile or broken server cannot
+// exhaust its memory.
+const (
+	maxBodyBytes  = 16 << 20
+	maxErrorBytes = 64 << 10
+)
+
+// Streamable HTTP headers (MCP 2025-03-26 and later, basic/transports).
+const (
+	headerSessionID       = "Mcp-Session-Id"
+	headerProtocolVersion = "Mcp-Protocol-Version"
+	headerMethod          = "Mcp-Method" // 2026-07-28, SEP-2243
+	headerName            = "Mcp-Name"   // 2026-07-28, SEP-2243
+)
+
+// rpcRequest is an outgoing JSON-RPC 2.0 request, or a notification when ID
+// is nil.
+type rpcRequest struct {
+	JSONRPC string `json:"jsonrpc"`
+	ID      *int64 `json:"id,omitempty"`
+	Method  string `json:"method"`
+	Params  any    `json:"params,omitempty"`
+}
+
+// rpcMessage is any incoming JSON-RPC 2.0 message.
+type rpcMessage struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *rpcError       `json:"error,omitempty"`
+}
+
+type rpcError struct {
+	Code    int64           `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *rpcError) failure() *failure {
+	code := e.Code
+	return &failure{
+		typ:     strconv.FormatInt(e.Code, 10),
+		msg:     fmt.Sprintf("JSON-RPC error %d: %s", e.Code, oneLine(e.Message, 160)),
+		rpcCode: &code,
+	}
+}
+
+func (m *rpcMessage) isResponse() bool {
+	return m.Method == "" && len(m.ID) > 0 && (m.Result != nil || m.Error != nil)
+}
+
+func (m *rpcMessage) isRequest() bool { return m.Method != "" && len(m.ID) > 0 }
+
+func (m *rpcMessage) hasID(id int64) bool {
+	return string(bytes.TrimSpace(m.ID)) == strconv.FormatInt(id, 10)
+}
+
+// result returns the response's result, or its error as a failure.
+func (m *rpcMessage) result() (json.RawMessage, error) {
+	if m.Error != nil {
+		return nil, m.Error.failure()
+	}
+	return m.Result, nil
+}
+
+// conn is one MCP connection. Calls are sequential: a conn is not safe for
+// concurrent use.
+type conn interface {
+	// call sends a request and waits for the response with its id. hdr holds
+	// per-request headers such as traceparent.
+	call(ctx context.Context, method string, params any, hdr http.Header) (json.RawMessage, error)
+	// notify sends a notification.
+	notify(ctx context.Context, method string, params any, hdr http.Header) error
+	// setProtocol records the negotiated revision for later requests.
+	setProtocol(version string)
+	// session returns the session ID, if the server assigned one.
+	session() string
+	// close ends the session; it is safe to call more than once.
+	close(ctx context.Context, hdr http.Header) error
+}
+
+// streamable speaks the Streamable HTTP transport: every message is a POST,
+// answered by application/json or by a text/event-stream that ends with the
+// response.
+type streamable struct {
+	client    *http.Client
+	endpoint  string
+	header    http.Header // the operator's headers, sent on every request
+	timeout   time.Duration
+	protocol  string
+	sessionID string
+	nextID    int64
+	closed    bool
+}
+
+func newStreamable(client *http.Client, endpoint *url.URL, header http.Header, timeout time.Duration) *streamable {
+	return &streamable{client: client, endpoint: endpoint.String(), header: header, timeout: timeout}
+}
+
+func (s *streamable) setProtocol(v string) { s.protocol = v }
+func (s *streamable) session() string      { return s.sessionID }
+
+func (s *streamable) call(ctx context.Context, method string, params any, hdr http.Header) (json.RawMessage, error) {
+	s.nextID++
+	id := s.nextID
+	resp, err := s.post(ctx, rpcRequest{JSONRPC: "2.0", ID: &id, Method: method, Params: params}, hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	// The server assigns the session in its response to initialize.
+	if sid := resp.Header.Get(headerSessionID); sid != "" && s.sessionID == "" && method == "initialize" {
+		s.sessionID = sid
+	}
+	msg, err := s.readResponse(ctx, resp, id)
+	if err != nil {
+		return nil, err
+	}
+	return msg.result()
+}
+
+func (s *streamable) notify(ctx context.Context, method string, params any, hdr http.Header) error {
+	resp, err := s.post(ctx, rpcRequest{JSONRPC: "2.0", Method: method, Params: params}, hdr)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		return diagnoseStatus(resp, body, s.sessionID != "")
+	}
+	return nil
+}
+
+// post sends one JSON-RPC message with the headers the transport requires
+// (basic/transports: Accept lists both media types; the session and
+// protocol headers follow initialization).
+func (s *streamable) post(ctx context.Context, msg any, hdr http.Header) (*http.Response, error) {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	s.setHeaders(req, hdr)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, diagnoseTransport(err, s.timeout)
+	}
+	return resp, nil
+}
+
+func (s *streamable) setHeaders(req *http.Request, hdr http.Header) {
+	for k, vs := range s.header {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = append([]string(nil), vs...)
+	}
+	if s.protocol != "" {
+		req.Header.Set(headerProtocolVersion, s.protocol)
+	}
+	if s.sessionID != "" {
+		req.Header.Set(headerSessionID, s.sessionID)
+	}
+}
+
+// readResponse returns the response with the given id from a POST's answer.
+func (s *streamable) readResponse(ctx context.Context, resp *http.Response, id int64) (*rpcMessage, error) {
+	if resp.StatusCode/100 != 2 {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+		if err != nil {
+			return nil, diagnoseTransport(err, s.timeout)
+		}
+		return nil, diagnoseStatus(resp, body, s.sessionID != "")
+	}
+	ct := resp.Header.Get("Content-Type")
+	if resp.StatusCode == http.StatusAccepted || mediaType(ct) != "text/event-stream" {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+		if err != nil {
+			return nil, diagnoseTransport(err, s.timeout)
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			return nil, failf(errInvalidResponse, "HTTP %d with an empty body: the server sent no JSON-RPC response", resp.StatusCode)
+		}
+		var msg rpcMessage
+		if mediaType(ct) != "application/json" || json.Unmarshal(body, &msg) != nil || msg.JSONRPC != "2.0" || !msg.isResponse() {
+			return nil, diagnoseBody(ct, body)
+		}
+		if !msg.hasID(id) {
+			return nil, failf(errInvalidResponse, "response id %s does not match request id %d", oneLine(string(msg.ID), 40), id)
+		}
+		return &msg, nil
+	}
+	// An event stream may carry notifications and server requests before
+	// the response; skip them (basic/transports, "Sending Messages").
+	events := newEventReader(resp.Body)
+	for {
+		ev, err := events.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, failf(errInvalidResponse, "event stream ended before the response arrived")
+			}
+			return nil, diagnoseTransport(err, s.timeout)
+		}
+		if ev.name != "" && ev.name != "message" || ev.data == "" {
+			continue
+		}
+		var msg rpcMessage
+		if err := json.Unmarshal([]byte(ev.data), &msg); err != nil || msg.JSONRPC != "2.0" {
+			return nil, failf(errInvalidResponse, "event stream carried a message that is not JSON-RPC 2.0: %s", oneLine(ev.data, 80))
+		}
+		switch {
+		case msg.isResponse() && msg.hasID(id):
+			return &msg, nil
+		case msg.isRequest():
+			s.reply(ctx, &msg)
+		}
+	}
+}
+
+// reply answers a server-to-client request so that the server does not wait
+// on it: ping gets its empty result (basic/utilities/ping), anything else
+// "method not found", since the probe declares no client capabilities.
+func (s *streamable) reply(ctx context.Context, req *rpcMessage) {
+	resp, err := s.post(ctx, replyTo(req), nil)
+	if err == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		resp.Body.Close()
+	}
+}
+
+func replyTo(req *rpcMessage) any {
+	type response struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result,omitempty"`
+		Error   *rpcError       `json:"error,omitempty"`
+	}
+	if req.Method == "ping" {
+		return response{JSONRPC: "2.0", ID: req.ID, Result: struct{}{}}
+	}
+	return response{JSONRPC: "2.0", ID: req.ID, Error: &rpcError{Code: -32601, Message: "method not found: the probe has no client capabilities"}}
+}
+
+// close deletes the session (basic/transports, "Session Management"). A
+// server that does not let clients end sessions answers 405, which is fine.
+func (s *streamable) close(ctx context.Context, hdr http.Header) error {
+	if s.closed || s.sessionID == "" {
+		return nil
+	}
+	s.closed = true
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.endpoint, nil)
+	if err != nil {
+		return fmt.Errorf("building DELETE: %w", err)
+	}
+	s.setHeaders(req, hdr)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("DELETE session: %w", diagnoseTransport(err, s.timeout))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	if resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusMethodNotAllowed {
+		return nil
+	}
+	return fmt.Errorf("DELETE session: %w", diagnoseStatus(resp, body, false))
+}
+
+// eventReader parses a text/event-stream (WHATWG HTML, "Server-sent events").
+type eventReader struct {
+	r *lineReader
+}
+
+type event struct {
+	name string
+	data string
+	id   string
+}
+
+func newEventReader(r io.Reader) *eventReader {
+	return &eventReader{r: newLineReader(r, maxBodyBytes)}
+}
+
+// next returns the next event with data; io.EOF at the end of the stream.
+func (e *eventReader) next() (event, error) {
+	var ev event
+	var data strings.Builder
+	seen := false
+	for {
+		line, err := e.r.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && seen {
+				// A final event without a blank line is discarded, per spec.
+				return event{}, io.EOF
+			}
+			return event{}, err
+		}
+		if line == "" {
+			if !seen {
+				continue
+			}
+			ev.data = strings.TrimSuffix(data.String(), "\n")
+			return ev, nil
+		}
+		if strings.HasPrefix(line, ":") {
+			continue // comment
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			ev.name = value
+			seen = true
+		case "data":
+			data.WriteString(value)
+			data.WriteByte('\n')
+			seen = true
+		case "id":
+			ev.id = value
+			seen = true
+		}
+	}
+}
+
+// lineReader reads lines ended by CRLF, LF or CR, each at most max bytes.
+type lineReader struct {
+	r   io.Reader
+	buf []byte
+	max int
+	eof bool
+	err error
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: r, max: max}
+}
+
+func (l *lineReader) readLine() (string, error) {
+	for {
+		if i := bytes.IndexAny(l.buf, "\r\n"); i >= 0 {
+			// A CR at the end of the buffer may be the first half of CRLF.
+			if l.buf[i] == '\r' && i == len(l.buf)-1 && !l.eof {
+				if err := l.fill(); err != nil {
+					return "", err
+				}
+				continue
+			}
+			line := string(l.buf[:i])
+			n := i + 1
+			if l.buf[i] == '\r' && i+1 < len(l.buf) && l.buf[i+1] == '\n' {
+				n++
+			}
+			l.buf = l.buf[n:]
+			return line, nil
+		}
+		if l.eof {
+			if len(l.buf) > 0 {
+				line := string(l.buf)
+				l.buf = nil
+				return line, nil
+			}
+			if l.err != nil {
+				return "", l.err
+			}
+			return "", io.EOF
+		}
+		if len(l.buf) > l.max {
+			return "", fmt.Errorf("event stream line longer than %d bytes", l.max)
+		}
+		if err := l.fill(); err != nil {
+			return "", err
+		}
+	}
+}
+
+func (l *lineReader) fill() error {
+	var chunk [4096]byte
+	n, err := l.r.Read(chunk[:])
+	l.buf = append(l.buf, chunk[:n]...)
+	if err != nil {
+		l.eof = true
+		if !errors.Is(err, io.EOF) {
+			l.err = err
+		}
+	}
+	return nil
+}
