@@ -3,12 +3,14 @@ package otlptest
 import (
 	"context"
 	"net"
+	"net/http"
 	"testing"
 
 	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	grpcstatus "google.golang.org/grpc/status"
 )
 
@@ -37,6 +39,14 @@ func NewGRPCReceiver(tb testing.TB, opts ...Option) *Receiver {
 // admit applies the receiver's behavior; a nil error means store the data.
 func (r *Receiver) admit(ctx context.Context) error {
 	r.requests.Add(1)
+	h := http.Header{}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for k, vs := range md {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	r.setHeaders(h)
 	switch Behavior(r.behavior.Load()) {
 	case Hang:
 		select {

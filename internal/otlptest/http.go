@@ -48,6 +48,7 @@ func NewReceiver(tb testing.TB, opts ...Option) *Receiver {
 // (https://opentelemetry.io/docs/specs/otlp/#otlphttp).
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, in, out proto.Message) {
 	r.requests.Add(1)
+	r.setHeaders(req.Header.Clone())
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "OTLP/HTTP takes POST", http.StatusMethodNotAllowed)

@@ -1,6 +1,7 @@
 package otlptest
 
 import (
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,9 +51,10 @@ type Receiver struct {
 	// server can close.
 	stop chan struct{}
 
-	mu     sync.Mutex
-	spans  []Span
-	points []Point
+	mu      sync.Mutex
+	spans   []Span
+	points  []Point
+	headers http.Header
 }
 
 func newReceiver(opts []Option) *Receiver {
@@ -74,6 +76,21 @@ func (r *Receiver) SetBehavior(b Behavior) { r.behavior.Store(int32(b)) }
 // Requests counts the export requests that reached the receiver, whatever
 // its behavior, including ones that were rejected.
 func (r *Receiver) Requests() int64 { return r.requests.Load() }
+
+// LastHeaders returns the HTTP headers (or gRPC metadata, with canonical
+// keys) of the latest export request, to check exporter headers such as
+// authorization.
+func (r *Receiver) LastHeaders() http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.headers.Clone()
+}
+
+func (r *Receiver) setHeaders(h http.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.headers = h
+}
 
 // Reset forgets every stored span and metric point.
 func (r *Receiver) Reset() {

@@ -31,10 +31,14 @@ func exporterFor(t *testing.T, flavour string) (*otlptest.Receiver, sdktrace.Spa
 	switch flavour {
 	case "grpc":
 		rcv = otlptest.NewGRPCReceiver(t)
-		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(rcv.URL()))
+		exp, err = otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(rcv.URL()),
+			otlptracegrpc.WithHeaders(map[string]string{"x-flavour": flavour}))
 	default:
 		rcv = otlptest.NewReceiver(t)
-		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(rcv.URL() + "/v1/traces")}
+		opts := []otlptracehttp.Option{
+			otlptracehttp.WithEndpointURL(rcv.URL() + "/v1/traces"),
+			otlptracehttp.WithHeaders(map[string]string{"x-flavour": flavour}),
+		}
 		switch flavour {
 		case "http/protobuf+gzip":
 			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
@@ -138,6 +142,9 @@ func TestReceiverDecodesRealExporters(t *testing.T) {
 				if e.Name != "retry" || e.Attrs["attempt"] != int64(2) {
 					t.Errorf("event: got %+v, want retry attempt=2", e)
 				}
+			}
+			if got := rcv.LastHeaders().Get("X-Flavour"); got != flavour {
+				t.Errorf("LastHeaders: got x-flavour %q, want %q", got, flavour)
 			}
 			if got := rcv.Trace(rsc.TraceID().String()); len(got) != 2 || got[0].Name != "tools/call echo" {
 				t.Errorf("Trace: got %d spans starting %v, want 2 starting with the root", len(got), got)
