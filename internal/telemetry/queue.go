@@ -1,0 +1,221 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// queueConfig sizes a queueProcessor. Defaults follow the OTEL_BSP_*
+// variables of the SDK configuration spec.
+type queueConfig struct {
+	QueueSize     int           // OTEL_BSP_MAX_QUEUE_SIZE, default 2048
+	BatchSize     int           // OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512
+	Interval      time.Duration // OTEL_BSP_SCHEDULE_DELAY, default 5s
+	ExportTimeout time.Duration // OTEL_BSP_EXPORT_TIMEOUT, default 30s
+}
+
+func queueConfigFromEnv(e env) (queueConfig, error) {
+	c := queueConfig{QueueSize: 2048, BatchSize: 512, Interval: 5 * time.Second, ExportTimeout: 30 * time.Second}
+	var err error
+	if c.QueueSize, err = e.positiveInt("OTEL_BSP_MAX_QUEUE_SIZE", c.QueueSize); err != nil {
+		return c, err
+	}
+	if c.BatchSize, err = e.positiveInt("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", c.BatchSize); err != nil {
+		return c, err
+	}
+	// The spec: a batch size above the queue size is clamped to it.
+	c.BatchSize = min(c.BatchSize, c.QueueSize)
+	if d, ok, err := e.millis("OTEL_BSP_SCHEDULE_DELAY"); err != nil {
+		return c, err
+	} else if ok && d > 0 {
+		c.Interval = d
+	}
+	if d, ok, err := e.millis("OTEL_BSP_EXPORT_TIMEOUT"); err != nil {
+		return c, err
+	} else if ok && d > 0 {
+		c.ExportTimeout = d
+	}
+	return c, nil
+}
+
+// queueProcessor is a batching span processor that never makes OnEnd wait:
+// a span that finds the queue full is dropped and counted, as is a batch
+// the exporter fails to take. One goroutine exports, each batch under
+// ExportTimeout, so a hanging collector holds at most one batch.
+type queueProcessor struct {
+	cfg      queueConfig
+	exporter sdktrace.SpanExporter
+	logger   *slog.Logger
+
+	queue   chan sdktrace.ReadOnlySpan
+	stopped atomic.Bool
+
+	droppedFull   atomic.Int64 // queue full
+	droppedExport atomic.Int64 // the exporter returned an error
+
+	flush    chan chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	// abort cancels an export in progress when Shutdown runs out of time.
+	abortCtx context.Context
+	abort    context.CancelFunc
+}
+
+var _ sdktrace.SpanProcessor = (*queueProcessor)(nil)
+
+func newQueueProcessor(exp sdktrace.SpanExporter, cfg queueConfig, logger *slog.Logger) *queueProcessor {
+	p := &queueProcessor{
+		cfg:      cfg,
+		exporter: exp,
+		logger:   logger,
+		queue:    make(chan sdktrace.ReadOnlySpan, cfg.QueueSize),
+		flush:    make(chan chan struct{}),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	p.abortCtx, p.abort = context.WithCancel(context.Background())
+	go p.run()
+	return p
+}
+
+// OnStart does nothing: only ended spans are exported.
+func (p *queueProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+
+// OnEnd queues the span, or drops it if the queue is full. It never blocks.
+func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
+	if p.stopped.Load() || !s.SpanContext().IsSampled() {
+		return
+	}
+	select {
+	case p.queue <- s:
+	default:
+		p.droppedFull.Add(1)
+	}
+}
+
+// Dropped is the number of spans lost so far, for either reason.
+func (p *queueProcessor) Dropped() int64 { return p.droppedFull.Load() + p.droppedExport.Load() }
+
+// ForceFlush exports everything queued before it returns, or returns
+// ctx's error.
+func (p *queueProcessor) ForceFlush(ctx context.Context) error {
+	if p.stopped.Load() {
+		return nil
+	}
+	reply := make(chan struct{})
+	select {
+	case p.flush <- reply:
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Shutdown exports what is queued, then shuts the exporter down. When ctx
+// ends first, the export in progress is abandoned. Later calls return nil.
+func (p *queueProcessor) Shutdown(ctx context.Context) error {
+	var err error
+	p.stopOnce.Do(func() {
+		p.stopped.Store(true)
+		close(p.stop)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			p.abort()
+			err = fmt.Errorf("flush spans: %w", ctx.Err())
+		}
+		if serr := p.exporter.Shutdown(ctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("shut down span exporter: %w", serr))
+		}
+	})
+	return err
+}
+
+func (p *queueProcessor) run() {
+	defer close(p.done)
+	defer p.abort()
+	ticker := time.NewTicker(p.cfg.Interval)
+	defer ticker.Stop()
+	batch := make([]sdktrace.ReadOnlySpan, 0, p.cfg.BatchSize)
+	var health exportHealth
+	export := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(p.abortCtx, p.cfg.ExportTimeout)
+		err := p.exporter.ExportSpans(ctx, batch)
+		cancel()
+		if err != nil {
+			p.droppedExport.Add(int64(len(batch)))
+		}
+		health.report(p.logger, "span", err, "batch", len(batch), "dropped_spans_total", p.Dropped())
+		clear(batch) // let the spans be collected
+		batch = batch[:0]
+	}
+	// drain exports what is queued now, not what arrives meanwhile, so a
+	// busy process cannot keep a flush going forever.
+	drain := func() {
+		for n := len(p.queue); n > 0; n-- {
+			batch = append(batch, <-p.queue)
+			if len(batch) == p.cfg.BatchSize {
+				export()
+			}
+		}
+		export()
+	}
+	for {
+		select {
+		case s := <-p.queue:
+			batch = append(batch, s)
+			if len(batch) == p.cfg.BatchSize {
+				export()
+			}
+		case <-ticker.C:
+			export()
+		case reply := <-p.flush:
+			drain()
+			close(reply)
+		case <-p.stop:
+			drain()
+			return
+		}
+	}
+}
+
+// exportHealth logs when an export starts failing and when it recovers,
+// and in between at most once a minute, so that a dead collector does not
+// flood the log.
+type exportHealth struct {
+	mu      sync.Mutex
+	failing bool
+	lastLog time.Time
+}
+
+func (h *exportHealth) report(logger *slog.Logger, signal string, err error, attrs ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	switch {
+	case err == nil && h.failing:
+		h.failing = false
+		logger.Info(signal+" export recovered", attrs...)
+	case err != nil && (!h.failing || now.Sub(h.lastLog) >= time.Minute):
+		h.failing, h.lastLog = true, now
+		logger.Warn(signal+" export failed", append([]any{"error", err}, attrs...)...)
+	}
+}

@@ -1,0 +1,209 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tracegate/tracegate/internal/config"
+)
+
+const instrumentationScope = "github.com/tracegate/tracegate/internal/telemetry"
+
+var (
+	reasonQueueFull    = attribute.String("reason", "queue_full")
+	reasonExportFailed = attribute.String("reason", "export_failed")
+)
+
+// Options are the inputs of New that do not come from the config file.
+type Options struct {
+	// Getenv reads the OTEL_* variables. If nil, os.Getenv. Tests pass
+	// their own so that they can run in parallel.
+	Getenv func(string) string
+	// ExtraSpanProcessors run beside any exporter, for example the embedded
+	// viewer's store. Their OnEnd runs on the request path: it must be
+	// cheap. They are shut down with the tracer provider.
+	ExtraSpanProcessors []sdktrace.SpanProcessor
+	// Version is the resource's service.version.
+	Version string
+	// Logger receives export failures and recoveries. If nil, they are
+	// discarded.
+	Logger *slog.Logger
+	// Stdout is where the stdout (console) span exporter writes. If nil,
+	// os.Stdout.
+	Stdout io.Writer
+}
+
+// Telemetry holds the providers built from config. Pass them on; nothing
+// is installed globally.
+type Telemetry struct {
+	TracerProvider *sdktrace.TracerProvider
+	MeterProvider  *sdkmetric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+	Resource       *resource.Resource
+	// Exporters describes where spans and metrics go, for a startup log
+	// line: e.g. ["traces: grpc http://127.0.0.1:4317", "metrics: /metrics"].
+	Exporters []string
+
+	registry *prometheus.Registry
+	queues   []*queueProcessor
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New builds the providers. It fails, naming the value at fault, on a bad
+// sampler, propagator, exporter or endpoint; it does not contact the
+// collector, which may come up later.
+func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry, err error) {
+	e := env(opts.Getenv)
+	if e == nil {
+		e = os.Getenv
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	stdout := opts.Stdout
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+
+	t := &Telemetry{}
+	if t.Resource, err = newResource(cfg, opts.Version, e); err != nil {
+		return nil, err
+	}
+	if t.Propagator, err = newPropagator(cfg.Propagators, e); err != nil {
+		return nil, err
+	}
+	sampler, err := newSampler(cfg.Sampler, e)
+	if err != nil {
+		return nil, err
+	}
+	qcfg, err := queueConfigFromEnv(e)
+	if err != nil {
+		return nil, err
+	}
+	traceExporters, err := traceExporterNames(cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	pushMetrics, err := metricsOverOTLP(traceExporters, e)
+	if err != nil {
+		return nil, err
+	}
+	readerOpts, err := periodicReaderOptions(e)
+	if err != nil {
+		return nil, err
+	}
+
+	// From here on, undo what was built if a later step fails.
+	var cleanup []func(context.Context) error
+	defer func() {
+		if err != nil {
+			for _, c := range cleanup {
+				_ = c(ctx)
+			}
+		}
+	}()
+
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(t.Resource), sdktrace.WithSampler(sampler)}
+	for _, name := range traceExporters {
+		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, stdout)
+		if err != nil {
+			return nil, err
+		}
+		q := newQueueProcessor(exp, qcfg, logger.With("signal", "traces", "exporter", desc))
+		cleanup = append(cleanup, q.Shutdown)
+		t.queues = append(t.queues, q)
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(q))
+		t.Exporters = append(t.Exporters, "traces: "+desc)
+	}
+	for _, sp := range opts.ExtraSpanProcessors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+	}
+
+	prom, reg, err := newPrometheusReader()
+	if err != nil {
+		return nil, err
+	}
+	t.registry = reg
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(t.Resource), sdkmetric.WithReader(prom)}
+	for _, v := range mcpViews() {
+		mpOpts = append(mpOpts, sdkmetric.WithView(v))
+	}
+	t.Exporters = append(t.Exporters, "metrics: /metrics")
+	if pushMetrics {
+		exp, desc, err := newMetricExporter(ctx, cfg.OTLP, e)
+		if err != nil {
+			return nil, err
+		}
+		cleanup = append(cleanup, exp.Shutdown)
+		logged := &loggedMetricExporter{Exporter: exp, logger: logger.With("signal", "metrics", "exporter", desc)}
+		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(logged, readerOpts...)))
+		t.Exporters = append(t.Exporters, "metrics: "+desc)
+	}
+
+	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
+	t.MeterProvider = sdkmetric.NewMeterProvider(mpOpts...)
+	cleanup = append(cleanup[:0], t.Shutdown)
+	if err = registerDroppedSpans(t.MeterProvider, t.queues); err != nil {
+		return nil, err
+	}
+	logger.Debug("telemetry configured", "exporters", strings.Join(t.Exporters, "; "))
+	return t, nil
+}
+
+// DroppedSpans is the number of sampled spans that were lost before export,
+// because the queue was full or the exporter failed.
+func (t *Telemetry) DroppedSpans() int64 {
+	var n int64
+	for _, q := range t.queues {
+		n += q.Dropped()
+	}
+	return n
+}
+
+// MetricsHandler serves the meter provider's metrics, with Go runtime and
+// process metrics, in the Prometheus text format.
+func (t *Telemetry) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
+}
+
+// ForceFlush exports the spans queued so far. Metrics are not pushed.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	if err := t.TracerProvider.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("flush traces: %w", err)
+	}
+	return nil
+}
+
+// Shutdown flushes and stops traces, then metrics, within ctx. Later calls
+// return the first call's result.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	t.shutdownOnce.Do(func() {
+		var errs []error
+		if err := t.TracerProvider.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down tracer provider: %w", err))
+		}
+		if err := t.MeterProvider.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down meter provider: %w", err))
+		}
+		t.shutdownErr = errors.Join(errs...)
+	})
+	return t.shutdownErr
+}
