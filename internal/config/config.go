@@ -141,7 +141,9 @@ type Telemetry struct {
 	// (gen_ai.tool.call.arguments / .result). Off by default.
 	CaptureArguments bool `yaml:"capture_arguments"`
 	// HTTPSpans adds a `POST /mcp` SERVER span per HTTP request, linked
-	// from the MCP span. Default true.
+	// from the MCP span. Default false: the MCP span already covers the
+	// request, and a client that sends context only in _meta would see a
+	// second, one-span trace per request.
 	HTTPSpans *bool `yaml:"http_spans"`
 }
 

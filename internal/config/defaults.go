@@ -74,7 +74,7 @@ func (c *Config) ApplyDefaults() {
 		t.Propagators = []string{"tracecontext", "baggage"}
 	}
 	if t.HTTPSpans == nil {
-		t.HTTPSpans = new(true)
+		t.HTTPSpans = new(false)
 	}
 
 	setString(&c.Log.Format, "json")

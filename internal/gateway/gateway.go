@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
@@ -114,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 
 func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend, n *namer) *front {
 	s := mcp.NewServer(impl, &mcp.ServerOptions{
-		Logger: g.log,
+		Logger: slog.New(quietHandler{g.log.Handler(), slog.LevelWarn}),
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
@@ -194,4 +195,38 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 	if f := g.single[b.Name()]; f != nil {
 		f.sync()
 	}
+}
+
+// UntracedKeepalive wraps a tracing middleware so that the keepalive pings
+// the gateway sends on its own (outside any request) make no spans: one
+// root trace per backend every few seconds would bury real traffic.
+func UntracedKeepalive(traced mcp.Middleware) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		t := traced(next)
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "ping" && !trace.SpanContextFromContext(ctx).IsValid() {
+				return next(ctx, method, req)
+			}
+			return t(ctx, method, req)
+		}
+	}
+}
+
+// quietHandler drops SDK records below a level: the SDK logs every session
+// opening and closing at info, which for stateless clients is every request.
+type quietHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h quietHandler) WithGroup(n string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(n), h.min}
 }

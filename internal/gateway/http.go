@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ const defaultMaxRequestBytes = 4 << 20
 
 func (g *Gateway) buildHandler() http.Handler {
 	opts := &mcp.StreamableHTTPOptions{
-		Logger: g.log,
+		Logger: slog.New(quietHandler{g.log.Handler(), slog.LevelWarn}),
 		// Abandoned sessions are reclaimed rather than kept forever.
 		SessionTimeout: 30 * time.Minute,
 	}
