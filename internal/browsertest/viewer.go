@@ -1,0 +1,293 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The helpers below drive tracegate's trace viewer through the DOM hooks
+// its UI keeps stable: list rows tr[data-trace-id] in #trace-list; span
+// rows .span-row with data-span-id, data-parent-span-id, data-depth and
+// data-service, the name in .span-name; #trace-view[data-trace-id] once a
+// trace is drawn; the detail panel #span-detail[data-span-id]; span links
+// a[data-trace-link].
+
+var (
+	traceIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	spanIDRe  = regexp.MustCompile(`^[0-9a-f]{16}$`)
+)
+
+// pollOpts check page conditions every 25ms; the context's
+// deadline, not a poll timeout, bounds the wait.
+var pollOpts = []chromedp.PollOption{
+	chromedp.WithPollingInterval(25 * time.Millisecond),
+	chromedp.WithPollingTimeout(0),
+}
+
+func checkTraceID(id string) (string, error) {
+	id = strings.ToLower(id)
+	if !traceIDRe.MatchString(id) {
+		return "", fmt.Errorf("trace ID %q: want 32 hex digits", id)
+	}
+	return id, nil
+}
+
+func checkSpanID(id string) (string, error) {
+	id = strings.ToLower(id)
+	if !spanIDRe.MatchString(id) {
+		return "", fmt.Errorf("span ID %q: want 16 hex digits", id)
+	}
+	return id, nil
+}
+
+// OpenList loads the trace list at baseURL (the admin root, such as
+// http://127.0.0.1:9090) and waits until it is drawn.
+func OpenList(ctx context.Context, baseURL string) error {
+	url := strings.TrimSuffix(baseURL, "/") + "/ui/"
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("open trace list %s: %w", url, err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('#trace-list[data-loaded]')`, pollOpts...)); err != nil {
+		return fmt.Errorf("wait for trace list: %w", err)
+	}
+	return nil
+}
+
+// TraceRow is one row of the trace list.
+type TraceRow struct {
+	TraceID   string   `json:"trace_id"`
+	RootName  string   `json:"root_name"`
+	Services  []string `json:"services"`
+	SpanCount string   `json:"span_count"` // as shown
+	Duration  string   `json:"duration"`   // as shown
+	Error     bool     `json:"error"`
+}
+
+// TraceRows reads the rows of the trace list on screen.
+func TraceRows(ctx context.Context) ([]TraceRow, error) {
+	const js = `[...document.querySelectorAll('#trace-list tbody tr[data-trace-id]')].map(tr => ({
+		trace_id: tr.dataset.traceId,
+		root_name: tr.querySelector('.t-root a').textContent,
+		services: [...tr.querySelectorAll('.chip[data-service]')].map(c => c.dataset.service),
+		span_count: tr.children[3].textContent,
+		duration: tr.querySelector('.dur-num').textContent,
+		error: tr.classList.contains('err'),
+	}))`
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		return nil, fmt.Errorf("read trace list: %w", err)
+	}
+	var rows []TraceRow
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, fmt.Errorf("decode trace list: %w", err)
+	}
+	return rows, nil
+}
+
+// WaitTraceInList waits until the list on screen (with auto-refresh on, or
+// after reloads by the caller) has a row for traceID.
+func WaitTraceInList(ctx context.Context, traceID string) error {
+	id, err := checkTraceID(traceID)
+	if err != nil {
+		return err
+	}
+	js := fmt.Sprintf(`!!document.querySelector('#trace-list tr[data-trace-id="%s"]')`, id)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, pollOpts...)); err != nil {
+		return fmt.Errorf("wait for trace %s in the list: %w", id, err)
+	}
+	return nil
+}
+
+// ClickTrace clicks the list row of traceID and waits for the trace view.
+func ClickTrace(ctx context.Context, traceID string) error {
+	id, err := checkTraceID(traceID)
+	if err != nil {
+		return err
+	}
+	sel := chromedp.CSS(fmt.Sprintf(`#trace-list tr[data-trace-id="%s"] td.t-start`, id))
+	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
+		return fmt.Errorf("click trace %s in the list: %w", id, err)
+	}
+	return waitTrace(ctx, id)
+}
+
+// OpenTrace loads the trace view of traceID at baseURL and waits until its
+// waterfall is drawn. It fails fast when the viewer reports the trace
+// missing.
+func OpenTrace(ctx context.Context, baseURL, traceID string) error {
+	id, err := checkTraceID(traceID)
+	if err != nil {
+		return err
+	}
+	url := strings.TrimSuffix(baseURL, "/") + "/ui/?trace=" + id
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("open %s: %w", url, err)
+	}
+	return waitTrace(ctx, id)
+}
+
+// waitTrace waits for the trace view of id, or for the viewer's message
+// that it cannot show it.
+func waitTrace(ctx context.Context, id string) error {
+	js := fmt.Sprintf(`(() => {
+		if (document.querySelector('#trace-view[data-trace-id="%s"]')) return 'ok';
+		const m = document.querySelector('#trace-view:not([hidden]) .trace-msg p');
+		return m ? 'error: ' + m.textContent : '';
+	})()`, id)
+	res, err := chromedp.Run(ctx, chromedp.Poll[string](js, pollOpts...))
+	if err != nil {
+		return fmt.Errorf("wait for trace %s: %w", id, err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("trace %s: viewer says %s", id, strings.TrimPrefix(res, "error: "))
+	}
+	return nil
+}
+
+// CurrentTraceID returns the ID of the trace on screen, or "".
+func CurrentTraceID(ctx context.Context) (string, error) {
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#trace-view').dataset.traceId || ''`))
+	if err != nil {
+		return "", fmt.Errorf("read current trace: %w", err)
+	}
+	return id, nil
+}
+
+// Row is one span row of the waterfall.
+type Row struct {
+	SpanID       string `json:"span_id"`
+	ParentSpanID string `json:"parent_span_id"` // "" for a root
+	Depth        int    `json:"depth"`
+	Name         string `json:"name"`
+	Service      string `json:"service"`
+	Error        bool   `json:"error"`
+	Hidden       bool   `json:"hidden"` // inside a collapsed subtree
+}
+
+// SpanRows reads the waterfall's rows in display order.
+func SpanRows(ctx context.Context) ([]Row, error) {
+	const js = `[...document.querySelectorAll('#wf-rows .span-row')].map(r => ({
+		span_id: r.dataset.spanId,
+		parent_span_id: r.dataset.parentSpanId,
+		depth: +r.dataset.depth,
+		name: r.querySelector('.span-name').textContent,
+		service: r.dataset.service,
+		error: r.classList.contains('err'),
+		hidden: r.hidden,
+	}))`
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		return nil, fmt.Errorf("read span rows: %w", err)
+	}
+	var rows []Row
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, fmt.Errorf("decode span rows: %w", err)
+	}
+	return rows, nil
+}
+
+// ClickSpan clicks the waterfall row of spanID and waits until the detail
+// panel shows that span.
+func ClickSpan(ctx context.Context, spanID string) error {
+	id, err := checkSpanID(spanID)
+	if err != nil {
+		return err
+	}
+	row := fmt.Sprintf(`#wf-rows .span-row[data-span-id="%s"]`, id)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+" .span-name")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#span-detail[data-span-id="%s"]`, id))),
+	); err != nil {
+		return fmt.Errorf("click span %s: %w", id, err)
+	}
+	return nil
+}
+
+// ToggleSpan clicks the collapse/expand control of spanID's row.
+func ToggleSpan(ctx context.Context, spanID string) error {
+	id, err := checkSpanID(spanID)
+	if err != nil {
+		return err
+	}
+	sel := chromedp.CSS(fmt.Sprintf(`#wf-rows .span-row[data-span-id="%s"] button.tog`, id))
+	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
+		return fmt.Errorf("toggle span %s: %w", id, err)
+	}
+	return nil
+}
+
+// DetailText returns the visible text of the span detail panel.
+func DetailText(ctx context.Context) (string, error) {
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#span-detail")))
+	if err != nil {
+		return "", fmt.Errorf("read span detail: %w", err)
+	}
+	return s, nil
+}
+
+// DetailAttributes returns the attributes the detail panel lists, key to
+// value as shown.
+func DetailAttributes(ctx context.Context) (map[string]string, error) {
+	const js = `Object.fromEntries([...document.querySelectorAll('#span-detail section.attrs tr[data-k]')]
+		.map(tr => [tr.querySelector('.k').textContent, tr.querySelector('.v').textContent]))`
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		return nil, fmt.Errorf("read span attributes: %w", err)
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("decode span attributes: %w", err)
+	}
+	return m, nil
+}
+
+// FollowLink clicks the detail panel's link to traceID and waits for that
+// trace's view.
+func FollowLink(ctx context.Context, traceID string) error {
+	id, err := checkTraceID(traceID)
+	if err != nil {
+		return err
+	}
+	sel := chromedp.CSS(fmt.Sprintf(`#span-detail a[data-trace-link="%s"]`, id))
+	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
+		return fmt.Errorf("follow link to trace %s: %w", id, err)
+	}
+	return waitTrace(ctx, id)
+}
+
+// Back goes back in the tab's history and waits for the page to settle
+// on the trace list or a trace view.
+func Back(ctx context.Context) error {
+	if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil {
+		return fmt.Errorf("navigate back: %w", err)
+	}
+	return nil
+}
+
+// Location returns the tab's current URL.
+func Location(ctx context.Context) (string, error) {
+	return chromedp.Run(ctx, chromedp.Location())
+}
+
+// Screenshot saves a PNG of the viewport to path, creating its directory.
+func Screenshot(ctx context.Context, path string) error {
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		return fmt.Errorf("capture screenshot: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("screenshot directory: %w", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		return fmt.Errorf("write screenshot: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package traceview
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DefaultMaxSpans is the store's capacity when NewStore is given zero or less.
+const DefaultMaxSpans = 100000
+
+// Per-span limits applied to everything stored, so that one span cannot
+// hold an outsized share of memory. They mirror the SDK's default span
+// limits for counts; long string values are cut.
+const (
+	maxAttrsPerSpan  = 128
+	maxEventsPerSpan = 128
+	maxLinksPerSpan  = 128
+	maxValueLen      = 8 << 10
+)
+
+// span is the compact, immutable record of one finished span. Once in the
+// store it is never modified, so readers may use it without the lock.
+type span struct {
+	traceID   trace.TraceID
+	spanID    trace.SpanID
+	parentID  trace.SpanID
+	kind      trace.SpanKind
+	status    codes.Code
+	start     int64 // unix nanoseconds
+	end       int64
+	name      string
+	service   string
+	statusMsg string
+	attrs     []attribute.KeyValue
+	events    []event
+	links     []link
+}
+
+type event struct {
+	name  string
+	time  int64
+	attrs []attribute.KeyValue
+}
+
+type link struct {
+	traceID trace.TraceID
+	spanID  trace.SpanID
+	attrs   []attribute.KeyValue
+}
+
+// traceEntry holds one trace's spans in arrival order. The slice is only
+// ever appended to under Store.mu, so a header copied under the lock stays
+// valid to read after it is released.
+type traceEntry struct {
+	spans []*span
+}
+
+// Store is a bounded in-memory span store. It implements
+// sdktrace.SpanProcessor and ingests OTLP/HTTP; both feed the same traces.
+// All methods are safe for concurrent use.
+type Store struct {
+	max       int
+	otlpLimit int64 // MaxOTLPBodyBytes; smaller in tests
+
+	mu     sync.Mutex
+	traces map[trace.TraceID]*traceEntry
+	order  []trace.TraceID // first-arrival order; order[head:] are live
+	head   int
+	spans  int
+
+	dropped atomic.Uint64
+}
+
+// NewStore returns a store that keeps at most maxSpans spans
+// (DefaultMaxSpans when maxSpans <= 0).
+func NewStore(maxSpans int) *Store {
+	if maxSpans <= 0 {
+		maxSpans = DefaultMaxSpans
+	}
+	return &Store{max: maxSpans, otlpLimit: MaxOTLPBodyBytes, traces: make(map[trace.TraceID]*traceEntry)}
+}
+
+// Stats describes what the store holds.
+type Stats struct {
+	Spans  int // spans held now
+	Traces int // traces held now
+	// Dropped counts spans refused because their trace alone already
+	// filled the store, or because they were invalid.
+	Dropped uint64
+}
+
+// Stats reports the store's current size and drop count.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Spans: s.spans, Traces: len(s.traces)}
+	s.mu.Unlock()
+	st.Dropped = s.dropped.Load()
+	return st
+}
+
+// add files sp under its trace, evicting the oldest whole traces to make
+// room. The critical section is a map lookup, an append and, when full, a
+// few map deletes.
+func (s *Store) add(sp *span) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.traces[sp.traceID]
+	for s.spans >= s.max && s.head < len(s.order) {
+		oldest := s.order[s.head]
+		if oldest == sp.traceID {
+			// The trace being added to is the oldest and the store is
+			// full of it alone: keep what it has rather than evict it.
+			if len(s.order)-s.head == 1 {
+				s.dropped.Add(1)
+				return
+			}
+			// Otherwise move it to the back; it is still growing.
+			s.order = append(s.order, oldest)
+			s.order[s.head] = trace.TraceID{}
+			s.head++
+			continue
+		}
+		s.evictHead()
+	}
+	if e == nil {
+		e = &traceEntry{}
+		s.traces[sp.traceID] = e
+		s.order = append(s.order, sp.traceID)
+	}
+	e.spans = append(e.spans, sp)
+	s.spans++
+}
+
+// evictHead removes the oldest trace. It compacts order once the dead
+// prefix is as long as the live part, so order stays O(live traces).
+func (s *Store) evictHead() {
+	id := s.order[s.head]
+	s.order[s.head] = trace.TraceID{}
+	s.head++
+	if e, ok := s.traces[id]; ok {
+		s.spans -= len(e.spans)
+		delete(s.traces, id)
+	}
+	if s.head >= 64 && s.head*2 >= len(s.order) {
+		n := copy(s.order, s.order[s.head:])
+		clear(s.order[n:])
+		s.order = s.order[:n]
+		s.head = 0
+	}
+}
+
+// snapshot is one trace's spans as seen at one moment.
+type snapshot struct {
+	id    trace.TraceID
+	spans []*span
+}
+
+// snapshotAll copies every trace's span slice header, holding the lock
+// only for that copy; the work on the spans happens after it is released.
+func (s *Store) snapshotAll() []snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]snapshot, 0, len(s.traces))
+	for _, id := range s.order[s.head:] {
+		if e, ok := s.traces[id]; ok {
+			out = append(out, snapshot{id: id, spans: e.spans[:len(e.spans):len(e.spans)]})
+		}
+	}
+	return out
+}
+
+// lookup returns one trace's spans, or nil.
+func (s *Store) lookup(id trace.TraceID) []*span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.traces[id]
+	if !ok {
+		return nil
+	}
+	return e.spans[:len(e.spans):len(e.spans)]
+}
+
+// has reports whether the store holds any span of the trace.
+func (s *Store) has(id trace.TraceID) bool {
+	s.mu.Lock()
+	_, ok := s.traces[id]
+	s.mu.Unlock()
+	return ok
+}
+
+// limitAttrs enforces the per-span attribute limits, copying only when a
+// limit applies, so the common case costs one pass over lengths.
+func limitAttrs(attrs []attribute.KeyValue) []attribute.KeyValue {
+	over := len(attrs) > maxAttrsPerSpan
+	if !over {
+		for _, kv := range attrs {
+			if kv.Value.Type() == attribute.STRING && len(kv.Value.AsString()) > maxValueLen {
+				over = true
+				break
+			}
+		}
+		if !over {
+			return attrs
+		}
+	}
+	n := min(len(attrs), maxAttrsPerSpan)
+	out := make([]attribute.KeyValue, n)
+	copy(out, attrs[:n])
+	for i, kv := range out {
+		if kv.Value.Type() == attribute.STRING {
+			if v := kv.Value.AsString(); len(v) > maxValueLen {
+				out[i].Value = attribute.StringValue(truncate(v, maxValueLen))
+			}
+		}
+	}
+	return out
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
