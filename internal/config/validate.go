@@ -121,6 +121,7 @@ func (b *Backend) validate(i int, names map[string]int, add addFunc) {
 		}
 	}
 	switch b.Transport {
+	case "": // ApplyDefaults infers it from url or command
 	case TransportStreamable, TransportSSE:
 		if hasCmd && !hasURL {
 			add(p+".transport", "%s needs url", b.Transport)
