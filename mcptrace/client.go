@@ -82,7 +82,7 @@ func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		if m.toolName != "" {
 			c.cfg.captureResult(span, res)
 		}
-		c.finish(ctx, span, start, attrs[:nMetric], classify(res, err))
+		c.finish(ctx, span, start, attrs[:nMetric], classify(res, err, true))
 		return res, err
 	}
 }

@@ -20,14 +20,20 @@ type outcome struct {
 // error gives its code as both error.type and rpc.response.status_code and
 // its message as the status description; a tools/call result with isError
 // gives error.type=tool_error (MCP semantic conventions, error.type note).
-func classify(res mcp.Result, err error) outcome {
+//
+// The description is the message on the wire: a server sends the code of a
+// wrapped JSON-RPC error with the outer message, and a client receives the
+// JSON-RPC error wrapped in its own.
+func classify(res mcp.Result, err error, client bool) outcome {
 	if err != nil {
-		// The go-sdk sends the code of a wrapped JSON-RPC error with the
-		// outer message; mirror what goes on the wire.
 		var wire *jsonrpc.Error
 		if errors.As(err, &wire) && wire.Code != 0 {
 			code := strconv.FormatInt(wire.Code, 10)
-			return outcome{errorType: code, statusCode: code, message: err.Error()}
+			msg := err.Error()
+			if client {
+				msg = wire.Message
+			}
+			return outcome{errorType: code, statusCode: code, message: msg}
 		}
 		return outcome{errorType: errorType(err), message: err.Error()}
 	}

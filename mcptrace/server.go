@@ -126,7 +126,7 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		if m.toolName != "" {
 			s.cfg.captureResult(span, res)
 		}
-		s.finish(ctx, span, start, attrs[:nMetric], classify(res, err))
+		s.finish(ctx, span, start, attrs[:nMetric], classify(res, err, false))
 		return res, err
 	}
 }
