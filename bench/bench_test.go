@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickRun runs the harness for a fraction of a second, one scenario
+// at concurrency 1 (with its baseline, which the harness adds), so that the
+// default test run keeps it compiling and working.
+func TestQuickRun(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := run(ctx, settings{
+		Duration:       150 * time.Millisecond,
+		Warmup:         30 * time.Millisecond,
+		Rounds:         1,
+		Concurrency:    []int{1},
+		Scenarios:      []string{"gateway"},
+		SessionSamples: 2,
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(rep.Results), 2; got != want {
+		t.Fatalf("got %d results, want %d (gateway and its baseline direct)", got, want)
+	}
+	for _, r := range rep.Results {
+		if r.Calls == 0 || r.Errors != 0 {
+			t.Errorf("%s: got %d calls and %d errors (%s), want calls and no errors", r.Scenario, r.Calls, r.Errors, r.FirstError)
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 || r.AllocsPerCall <= 0 {
+			t.Errorf("%s: got p50 %v p99 %v allocs %v, want positive and ordered", r.Scenario, r.P50, r.P99, r.AllocsPerCall)
+		}
+	}
+	gw, ok := find(rep.Results, "gateway", 1)
+	if !ok || gw.Baseline != "direct" || gw.ThroughputRatio <= 0 {
+		t.Errorf("got gateway result %+v, want a ratio against direct", gw)
+	}
+	// The gateway decodes and re-encodes every call: it must allocate.
+	if gw.AddedAllocs <= 0 {
+		t.Errorf("got %v added allocations per call through the gateway, want more than 0", gw.AddedAllocs)
+	}
+	if rep.SessionCost.OpenP50 <= 0 {
+		t.Errorf("got session open cost %v, want > 0", rep.SessionCost.OpenP50)
+	}
+	statuses := map[string]string{}
+	for _, v := range rep.Targets {
+		statuses[v.Target] = v.Status
+	}
+	for _, tg := range targets {
+		want := "n/a"
+		if tg.scenario == "gateway" && tg.conc == 1 {
+			want = "PASS or MISS"
+		}
+		got := statuses[tg.what]
+		if (want == "n/a") != (got == "n/a") {
+			t.Errorf("target %q: got %s, want %s", tg.what, got, want)
+		}
+	}
+
+	var out bytes.Buffer
+	printReport(&out, rep)
+	for _, want := range []string{"GOMAXPROCS=", "direct", "gateway", "targets:", "open a session"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestSelectScenarios(t *testing.T) {
+	t.Parallel()
+	all := []scenario{{name: "a"}, {name: "b", baseline: "a"}, {name: "c", baseline: "b"}, {name: "d"}}
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{nil, "a,b,c,d"},
+		{[]string{"c"}, "a,b,c"},
+		{[]string{"d", "a"}, "a,d"},
+	}
+	for _, tt := range tests {
+		got, err := selectScenarios(all, tt.names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, sc := range got {
+			names = append(names, sc.name)
+		}
+		if strings.Join(names, ",") != tt.want {
+			t.Errorf("selectScenarios(%v): got %v, want %s", tt.names, names, tt.want)
+		}
+	}
+	if _, err := selectScenarios(all, []string{"nope"}); err == nil {
+		t.Error("got no error for an unknown scenario, want one")
+	}
+}
+
+func TestMedianRound(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		rates []float64
+		want  float64
+	}{
+		{[]float64{5}, 5},
+		{[]float64{9, 1, 5}, 5},
+		{[]float64{4, 1, 3, 2}, 2},
+	}
+	for _, tt := range tests {
+		var ms []measurement
+		for i, r := range tt.rates {
+			ms = append(ms, measurement{Round: i + 1, PerSecond: r})
+		}
+		if got := medianRound(ms).PerSecond; got != tt.want {
+			t.Errorf("medianRound(%v): got %v, want %v", tt.rates, got, tt.want)
+		}
+	}
+}
+
+func TestTraceparent(t *testing.T) {
+	t.Parallel()
+	for _, flags := range []byte{sampled, unsampled} {
+		w := &worker{flags: flags, rng: newRand()}
+		a, b := w.traceparent(), w.traceparent()
+		if len(a) != 55 || !strings.HasPrefix(a, "00-") || a[35] != '-' || a[52] != '-' {
+			t.Errorf("got %q, want a version 00 traceparent", a)
+		}
+		if want := []string{"-00", "-01"}[flags]; !strings.HasSuffix(a, want) {
+			t.Errorf("got %q, want flags %s", a, want)
+		}
+		if a[3:35] == b[3:35] {
+			t.Errorf("got trace id %s twice, want a fresh one per call", a[3:35])
+		}
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	t.Parallel()
+	name := filepath.Join(t.TempDir(), "out.json")
+	rep := &report{Results: []result{{measurement: measurement{Scenario: "gateway", Concurrency: 16, PerSecond: 10}}}}
+	if err := writeJSON(name, nil, rep); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got report
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Results) != 1 || got.Results[0].Scenario != "gateway" || got.Results[0].PerSecond != 10 {
+		t.Errorf("got %+v, want the gateway result back", got.Results)
+	}
+}

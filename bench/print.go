@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func printReport(w io.Writer, rep *report) {
+	e, s := rep.Env, rep.Settings
+	fmt.Fprintf(w, "tracegate benchmark: tools/call through each path, one process (load generator, path and backend share the cores)\n")
+	fmt.Fprintf(w, "%s %s/%s  GOMAXPROCS=%d  NumCPU=%d  CPU: %s\n", e.GoVersion, e.OS, e.Arch, e.GOMAXPROCS, e.NumCPU, e.CPU)
+	if e.Revision != "" {
+		fmt.Fprintf(w, "revision %s\n", e.Revision)
+	}
+	fmt.Fprintf(w, "load average before %s, after %s\n", e.LoadAvg, rep.LoadAvgEnd)
+	fmt.Fprintf(w, "%s measured per scenario and concurrency after %s warm-up; %d interleaved rounds, median round shown\n\n",
+		s.Duration, s.Warmup, s.Rounds)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-22s\t", "scenario")
+	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\t+p50\t+allocs\t+B/call\trounds calls/s\t")
+	for _, r := range rep.Results {
+		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t\t", r.Scenario, r.Concurrency, r.PerSecond,
+			fmtDur(r.P50), fmtDur(r.P99), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors)
+		if r.ThroughputRatio > 0 {
+			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%+.0f\t%+.0f\t", r.Baseline, r.ThroughputRatio, signedDur(r.AddedP50), r.AddedAllocs, r.AddedBytes)
+		} else {
+			fmt.Fprint(tw, "-\t-\t-\t-\t-\t")
+		}
+		var rs []string
+		for _, v := range r.PerSecondRounds {
+			rs = append(rs, fmt.Sprintf("%.0f", v))
+		}
+		fmt.Fprintf(tw, "%s\t\n", strings.Join(rs, " "))
+	}
+	tw.Flush()
+	for _, r := range rep.Results {
+		if r.FirstError != "" {
+			fmt.Fprintf(w, "first error in %s at c%d: %s\n", r.Scenario, r.Concurrency, r.FirstError)
+		}
+	}
+
+	if c := rep.SessionCost; c.Samples > 0 {
+		fmt.Fprintf(w, "\nbackend session cost (%d samples, direct to the backend):\n", c.Samples)
+		fmt.Fprintf(w, "  open a session (connect+initialize): p50 %s, p99 %s\n", fmtDur(c.OpenP50), fmtDur(c.OpenP99))
+		fmt.Fprintf(w, "  a call on a fresh session (open+call+close): p50 %s, vs %s on an open session (%.1fx)\n",
+			fmtDur(c.FreshCallP50), fmtDur(c.OpenSessionCallP50), float64(c.FreshCallP50)/float64(max(c.OpenSessionCallP50, 1)))
+	}
+
+	fmt.Fprintln(w, "\ntargets:")
+	for _, v := range rep.Targets {
+		if v.Figure == "" {
+			fmt.Fprintf(w, "  %-4s  %s (scenario or baseline not in this run)\n", v.Status, v.Target)
+			continue
+		}
+		fmt.Fprintf(w, "  %-4s  %s: %s\n", v.Status, v.Target, v.Figure)
+	}
+}
+
+// fmtDur prints microseconds below 10ms, milliseconds above.
+func fmtDur(d time.Duration) string {
+	if d < 10*time.Millisecond && d > -10*time.Millisecond {
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+func signedDur(d time.Duration) string {
+	if d >= 0 {
+		return "+" + fmtDur(d)
+	}
+	return fmtDur(d)
+}

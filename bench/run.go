@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// settings are what one run measures.
+type settings struct {
+	Duration    time.Duration `json:"duration_ns"` // measured time per scenario, concurrency and round
+	Warmup      time.Duration `json:"warmup_ns"`
+	Rounds      int           `json:"rounds"`
+	Concurrency []int         `json:"concurrency"`
+	// Scenarios restricts the run to these names and their baselines;
+	// empty runs every scenario.
+	Scenarios      []string `json:"scenarios,omitempty"`
+	SessionSamples int      `json:"session_samples"`
+}
+
+// report is everything one run measured.
+type report struct {
+	Env         environment   `json:"environment"`
+	Settings    settings      `json:"settings"`
+	Rounds      []measurement `json:"rounds"`
+	Results     []result      `json:"results"`
+	SessionCost sessionCost   `json:"session_cost"`
+	Targets     []verdict     `json:"targets"`
+	LoadAvgEnd  string        `json:"loadavg_end,omitempty"`
+}
+
+// run measures every selected scenario at every concurrency, rounds
+// times, interleaved so that noise on a shared machine hits all scenarios
+// alike, and reports the median round of each. Progress goes to progress.
+func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
+	sel, err := selectScenarios(scenarios(), s.Scenarios)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report{Env: currentEnvironment(), Settings: s}
+	b, err := startBackend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+
+	paths := make([]*path, len(sel))
+	defer func() {
+		for _, p := range paths {
+			if p != nil {
+				p.close()
+			}
+		}
+	}()
+	for i, sc := range sel {
+		if paths[i], err = sc.serve(ctx, b.url); err != nil {
+			return nil, fmt.Errorf("starting scenario %s: %w", sc.name, err)
+		}
+	}
+
+	type job struct {
+		i    int
+		conc int
+	}
+	var order []job
+	for i := range sel {
+		for _, c := range s.Concurrency {
+			order = append(order, job{i, c})
+		}
+	}
+	for round := 1; round <= s.Rounds; round++ {
+		// Alternate the direction so that drift during a round (a
+		// neighbour's build, the page cache) does not always favour the
+		// scenarios that run first.
+		jobs := slices.Clone(order)
+		if round%2 == 0 {
+			slices.Reverse(jobs)
+		}
+		for _, j := range jobs {
+			sc := sel[j.i]
+			m, err := measure(ctx, sc, paths[j.i], j.conc, s.Warmup, s.Duration)
+			if err != nil {
+				return nil, fmt.Errorf("round %d: %s at concurrency %d: %w", round, sc.name, j.conc, err)
+			}
+			m.Round = round
+			rep.Rounds = append(rep.Rounds, m)
+			fmt.Fprintf(progress, "round %d/%d  %-22s c=%-3d %9.0f calls/s  p50 %s  p99 %s  errors %d\n",
+				round, s.Rounds, sc.name, j.conc, m.PerSecond, fmtDur(m.P50), fmtDur(m.P99), m.Errors)
+		}
+	}
+	if s.SessionSamples > 0 {
+		if rep.SessionCost, err = measureSessionCost(ctx, b.url, s.SessionSamples); err != nil {
+			return nil, err
+		}
+	}
+	rep.Results = summarize(sel, s.Concurrency, rep.Rounds)
+	rep.Targets = check(targets, rep.Results)
+	rep.LoadAvgEnd = loadAvg()
+	return rep, nil
+}
+
+// selectScenarios keeps the named scenarios and, transitively, their
+// baselines, in list order.
+func selectScenarios(all []scenario, names []string) ([]scenario, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	byName := map[string]scenario{}
+	for _, sc := range all {
+		byName[sc.name] = sc
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		for n != "" && !want[n] {
+			sc, ok := byName[n]
+			if !ok {
+				return nil, fmt.Errorf("unknown scenario %q", n)
+			}
+			want[n] = true
+			n = sc.baseline
+		}
+	}
+	var out []scenario
+	for _, sc := range all {
+		if want[sc.name] {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/gateway"
+)
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// W3C Trace Context trace-flags values for the _meta.traceparent each call
+// carries (https://www.w3.org/TR/trace-context/#trace-flags).
+const (
+	sampled   byte = 0x01
+	unsampled byte = 0x00
+)
+
+// statefulRevision is the protocol revision the load generator speaks: the
+// newest one with sessions, so that each worker has its own session as
+// agents have today.
+const statefulRevision = "2025-11-25"
+
+// scenario is one path from the load generator to the backend.
+type scenario struct {
+	name string
+	// baseline names the scenario this one is compared with (throughput
+	// ratio, added latency, added allocations); "" for none.
+	baseline string
+	// traceFlags are the trace-flags of every call's _meta.traceparent.
+	traceFlags byte
+	// serve starts the path in front of the backend at backendURL and
+	// returns where clients connect and the tool name they call there.
+	serve func(ctx context.Context, backendURL string) (*path, error)
+}
+
+// path is a running scenario: clients call tool at endpoint.
+type path struct {
+	endpoint string
+	tool     string
+	close    func()
+}
+
+// scenarios is the list every run measures, in this order.
+//
+// EXTENSION POINT: tracing and plugin scenarios are gateways with other
+// Options. Add them here with viaGateway and a baseline of "gateway", e.g.
+//
+//	{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled,
+//		serve: viaGateway(func(ctx context.Context) (gateway.Options, func(), error) {
+//			// build telemetry exporting to an OTLP receiver, return its
+//			// ServerMiddleware/BackendMiddleware/BackendTransport/WrapHTTP
+//			// and a cleanup that flushes and shuts it down
+//		})},
+//	{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: viaGateway(...)},
+//	{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(...)},
+//
+// The targets for those names are already in targets; they print n/a
+// until the scenarios exist.
+func scenarios() []scenario {
+	return []scenario{
+		{name: "direct", traceFlags: sampled, serve: direct},
+		{name: "gateway", baseline: "direct", traceFlags: sampled, serve: viaGateway(plainGateway)},
+		// The alternative design: one backend session per client session.
+		{name: "per-session-backend", baseline: "gateway", traceFlags: sampled, serve: perSessionBackend},
+	}
+}
+
+// direct is the baseline: clients call the backend itself.
+func direct(_ context.Context, backendURL string) (*path, error) {
+	return &path{endpoint: backendURL, tool: "echo", close: func() {}}, nil
+}
+
+// plainGateway is the gateway as it ships, with tracing off and no plugins.
+func plainGateway(context.Context) (gateway.Options, func(), error) {
+	return gateway.Options{}, func() {}, nil
+}
+
+// gatewayBackend is the backend's name in the gateway; its tool is
+// exposed as gatewayBackend_echo.
+const gatewayBackend = "fast"
+
+// viaGateway returns a serve func that runs a tracegate gateway in this
+// process, built with the options opts returns, in front of the backend.
+// The cleanup opts returns runs after the gateway is closed.
+func viaGateway(opts func(context.Context) (gateway.Options, func(), error)) func(context.Context, string) (*path, error) {
+	return func(ctx context.Context, backendURL string) (*path, error) {
+		o, cleanup, err := opts(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("gateway options: %w", err)
+		}
+		if o.Logger == nil {
+			o.Logger = discardLogger
+		}
+		cfg := &config.Config{Backends: []config.Backend{{
+			Name:      gatewayBackend,
+			URL:       backendURL,
+			Transport: config.TransportStreamable,
+			Timeout:   config.Duration(30 * time.Second),
+		}}}
+		cfg.Tools.NameFormat = "{backend}_{tool}"
+		gw, err := gateway.New(cfg, o)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("building gateway: %w", err)
+		}
+		gw.Start(ctx)
+		stop := func() {
+			gw.Close()
+			cleanup()
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := gw.WaitReady(wctx); err != nil {
+			stop()
+			return nil, fmt.Errorf("waiting for the gateway's backend: %w", err)
+		}
+		srv, url, err := serveHTTP(ctx, gw.Handler())
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		p := &path{endpoint: url + "/mcp", tool: gatewayBackend + "_echo", close: func() {
+			srv.Close()
+			stop()
+		}}
+		// The catalog is published just after the backend turns ready.
+		if err := waitForTool(wctx, p); err != nil {
+			p.close()
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// serveHTTP serves h on a fresh loopback port.
+func serveHTTP(ctx context.Context, h http.Handler) (*http.Server, string, error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+// waitForTool polls tools/list until p's tool is listed.
+func waitForTool(ctx context.Context, p *path) error {
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench-probe", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.endpoint, DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: statefulRevision})
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", p.endpoint, err)
+	}
+	defer cs.Close()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("listing tools at %s: %w", p.endpoint, err)
+		}
+		if slices.ContainsFunc(res.Tools, func(t *mcp.Tool) bool { return t.Name == p.tool }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("tool " + p.tool + " never listed at " + p.endpoint)
+		case <-t.C:
+		}
+	}
+}
