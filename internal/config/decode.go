@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 
@@ -64,6 +65,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	defer d.leave(n)
+	d.value(n, v, path)
+}
+
+// value decodes n, which is not an alias, into v.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && v.Kind() == reflect.String && d.expanded[n] {
 		// Expanded text is taken literally: a variable holding "null"
 		// or "" gives that string, not a YAML null.
@@ -82,7 +88,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
-		d.decode(n, p.Elem(), path)
+		d.value(n, p.Elem(), path)
 		v.Set(p)
 	case reflect.Struct:
 		d.structure(n, v, path)
@@ -119,7 +125,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.fail(n, path, "want %s", wantName(v.Kind()))
+			if v.Kind() == reflect.Interface {
+				d.fail(n, path, "%s", yamlMessage(err))
+			} else {
+				d.fail(n, path, "want %s", wantName(v.Kind()))
+			}
 		}
 	}
 }
@@ -263,4 +273,20 @@ func wantName(k reflect.Kind) string {
 		return "a number"
 	}
 	return "a value"
+}
+
+// yamlMessage shortens an error from yaml's own decoder to its messages,
+// without the "yaml:" prefix and line numbers that our FieldError adds.
+func yamlMessage(err error) string {
+	var te *yaml.TypeError
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		if _, rest, ok := strings.Cut(m, ": "); ok && strings.HasPrefix(m, "line ") {
+			msgs[i] = rest
+		}
+	}
+	return strings.Join(msgs, "; ")
 }

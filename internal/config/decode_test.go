@@ -49,6 +49,12 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"merge cycle", "telemetry: &x {<<: *x}\n", []string{"line 1: telemetry: anchor &x contains an alias to itself"}},
 		{"merge of a scalar", "telemetry: {<<: a}\n", []string{"line 1: telemetry: << wants a mapping or a list of mappings"}},
 		{"unknown key through a merge", "telemetry: {<<: {bad: 1}}\n", []string{"line 1: telemetry.bad: unknown key"}},
+		{"duplicate key in plugin options", "plugins: [{name: p, type: deny, opt: {a: 1, a: 2}}]\n", []string{
+			`line 1: plugins[0].opt: mapping key "a" already defined at line 1`,
+		}},
+		{"alias cycle in plugin options", "plugins: [{name: p, type: deny, opt: &x [*x]}]\n", []string{
+			"line 1: plugins[0].opt: anchor 'x' value contains itself",
+		}},
 		{"bad expansion", "listen: ${A\n", []string{`line 1: listen: unterminated "${"`}},
 		{"bad variable name", "backends:\n  - name: ${1A}\n", []string{`line 2: backends[0].name: invalid variable name "1A" in ${...}`}},
 	}
@@ -84,6 +90,30 @@ plugins:
 	got := fmt.Sprintf("%s %s %s %s %v", p.Name, p.Type, p.OnError, p.Timeout, p.Tools)
 	if want := "first deny ignore 2s [b]"; got != want {
 		t.Errorf("merged plugin: got %q, want %q", got, want)
+	}
+}
+
+func TestParseAnchorsOnEveryKind(t *testing.T) {
+	t.Parallel()
+	src := `
+cluster: &cluster {redis_url: 'redis://r:6379', advertise_url: 'http://a:1'}
+telemetry:
+  sampler: {ratio: &ratio 0.5}
+  http_spans: &off false
+  capture_arguments: *off
+  propagators: &props [tracecontext]
+backends:
+  - &b {name: a, url: 'http://x', timeout: &t 5s, baggage: &bag [k]}
+  - {name: b, url: 'http://x', timeout: *t, baggage: *bag}
+`
+	c, err := Parse([]byte(src), nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	got := fmt.Sprintf("%v %v %v %v %v %v %v", c.Cluster.RedisURL, *c.Telemetry.Sampler.Ratio, *c.Telemetry.HTTPSpans,
+		c.Telemetry.CaptureArguments, c.Telemetry.Propagators, c.Backends[1].Timeout, c.Backends[1].Baggage.Keys)
+	if want := "redis://r:6379 0.5 false false [tracecontext] 5s [k]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

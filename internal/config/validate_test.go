@@ -18,6 +18,7 @@ func TestValidate(t *testing.T) {
 		{"one url backend", okBackend, nil},
 		{"one command backend", "backends: [{name: files_2-b, command: [srv]}]", nil},
 		{"admin off on the same port", "listen: 127.0.0.1:9090\nadmin_listen: 'off'", nil},
+		{"admin off unquoted", "listen: 127.0.0.1:9090\nadmin_listen: off", nil},
 		{"port zero twice", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0", nil},
 		{"same port, other hosts", "listen: 127.0.0.1:9000\nadmin_listen: 127.0.0.2:9000", nil},
 
