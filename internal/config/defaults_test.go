@@ -46,7 +46,7 @@ func TestApplyDefaultsPerEntry(t *testing.T) {
 			{Name: "p", Type: "deny"},
 			{Name: "q", Type: "deny", OnError: "ignore", Timeout: Duration(time.Minute)},
 		},
-		Telemetry: Telemetry{Propagators: []string{}, HTTPSpans: new(false), Viewer: Viewer{Enabled: new(false)}},
+		Telemetry: Telemetry{Propagators: []string{}, HTTPSpans: new(true), Viewer: Viewer{Enabled: new(false)}},
 	}
 	c.ApplyDefaults()
 	c.ApplyDefaults() // idempotent
@@ -66,7 +66,7 @@ func TestApplyDefaultsPerEntry(t *testing.T) {
 		{"set on_error kept", c.Plugins[1].OnError, "ignore"},
 		{"set plugin timeout kept", c.Plugins[1].Timeout, Duration(time.Minute)},
 		{"empty propagator list kept", c.Telemetry.Propagators, []string{}},
-		{"http_spans false kept", *c.Telemetry.HTTPSpans, false},
+		{"http_spans true kept", *c.Telemetry.HTTPSpans, true},
 		{"viewer disabled kept", *c.Telemetry.Viewer.Enabled, false},
 	}
 	for _, tt := range tests {

@@ -90,7 +90,7 @@ func TestLoadFull(t *testing.T) {
 			Sampler:     Sampler{Ratio: new(0.25)},
 			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000},
 			Propagators: []string{"tracecontext", "baggage"},
-			HTTPSpans:   new(false),
+			HTTPSpans:   new(true),
 		},
 		Log:     Log{Format: "text", Level: "debug"},
 		Cluster: &Cluster{RedisURL: "redis://127.0.0.1:6379/0", AdvertiseURL: "http://127.0.0.1:8081"},
