@@ -20,6 +20,11 @@ const (
 	CodeTimeout = -32011
 )
 
+// codeRejectedByTransport is the code the SDK's client gives a request its
+// transport could not deliver (HTTP errors, a closed connection). It is not
+// the backend's answer, so it is mapped like any other transport failure.
+const codeRejectedByTransport = -32005
+
 // Do runs fn on the backend's session under the backend's timeout and maps
 // failures to JSON-RPC errors that name the backend. A transport failure
 // also schedules a health check, so a dead backend is noticed at once.
@@ -35,10 +40,8 @@ func (b *Backend) Do(ctx context.Context, fn func(context.Context, *mcp.ClientSe
 	if err == nil {
 		return nil
 	}
-	var rpcErr *jsonrpc.Error
-	if errors.As(err, &rpcErr) {
-		return rpcErr
-	}
+	// Context errors first: a request that timed out before the backend
+	// even answered the HTTP request also carries a transport rejection.
 	if ctx.Err() != nil {
 		// The client went away or cancelled; the SDK already told the backend.
 		return ctx.Err()
@@ -46,6 +49,24 @@ func (b *Backend) Do(ctx context.Context, fn func(context.Context, *mcp.ClientSe
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		return &jsonrpc.Error{Code: CodeTimeout, Message: fmt.Sprintf("backend %q did not answer within %s", b.cfg.Name, timeout)}
 	}
+	var rpcErr *jsonrpc.Error
+	if errors.As(err, &rpcErr) && !rejectedByTransport(rpcErr) {
+		return rpcErr
+	}
 	b.Check()
 	return &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("backend %q failed: %v", b.cfg.Name, err)}
 }
+
+// rejectedByTransport reports the SDK's own error for a request that never
+// got a JSON-RPC answer (connection refused, HTTP 502/503/504/429). It is a
+// *jsonrpc.Error, but it comes from the gateway's side of the wire, so it
+// must not pass through as if the backend had said it. A backend's JSON-RPC
+// error in a non-2xx body is wrapped ahead of it, and errors.As finds that
+// one first.
+func rejectedByTransport(e *jsonrpc.Error) bool {
+	return e.Code == codeRejected && e.Message == "rejected by transport"
+}
+
+// codeRejected is the SDK's jsonrpc2.ErrRejected code, which is internal
+// to the SDK.
+const codeRejected = -32005
