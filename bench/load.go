@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,8 +60,9 @@ type measurement struct {
 }
 
 // measure connects conc workers to p, warms up, then drives tools/call
-// from all of them for d and returns what it saw.
-func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.Duration) (measurement, error) {
+// from all of them for d and returns what it saw. If cpuProfile is not
+// empty, the measured window is CPU-profiled to that file.
+func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.Duration, cpuProfile string) (measurement, error) {
 	m := measurement{Scenario: sc.name, Concurrency: conc}
 	workers := make([]*worker, conc)
 	connects := make([]time.Duration, conc)
@@ -94,16 +97,25 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 		wg.Wait()
 		return m, err
 	}
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		phase.Store(phaseStop)
+		wg.Wait()
+		return m, err
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
 	phase.Store(phaseMeasure)
-	err := pause(ctx, d)
+	err = pause(ctx, d)
 	phase.Store(phaseStop)
 	// Calls in flight finish inside the window: they are counted.
 	wg.Wait()
 	m.Elapsed = time.Since(start)
 	runtime.ReadMemStats(&after)
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return m, err
 	}
@@ -126,6 +138,26 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	m.AllocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(m.Calls)
 	m.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(m.Calls)
 	return m, nil
+}
+
+// startCPUProfile profiles the CPU to name until the returned func is
+// called; an empty name profiles nothing.
+func startCPUProfile(name string) (func() error, error) {
+	if name == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 func pause(ctx context.Context, d time.Duration) error {

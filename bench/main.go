@@ -7,7 +7,8 @@
 //
 //	go run ./bench                 # full run: 3s x 3 rounds per scenario and concurrency
 //	go run ./bench -quick          # ~10s smoke run
-//	go run ./bench -scenarios gateway -c 16 -cpuprofile gw.prof
+//	go run ./bench -scenarios gateway -c 16 -rounds 1 -cpuprofile /tmp/cpu
+//	go tool pprof -top -diff_base /tmp/cpu.direct-c16-r1.prof /tmp/cpu.gateway-c16-r1.prof
 package main
 
 import (
@@ -44,7 +45,7 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 	conc := fs.String("c", "1,16", "comma-separated concurrencies (workers, each with its own session)")
 	names := fs.String("scenarios", "", "comma-separated scenarios to run, with their baselines (default all: "+scenarioNames()+")")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file (- for stdout, which then gets no table)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file")
+	fs.StringVar(&s.CPUProfile, "cpuprofile", "", "write a CPU profile of each measured window to PREFIX.SCENARIO-cCONC-rROUND.prof")
 	memProfile := fs.String("memprofile", "", "write an allocation profile to this file at the end")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -65,17 +66,6 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("creating CPU profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("starting CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	rep, err := run(ctx, s, stderr)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func printReport(w io.Writer, rep *report) {
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%-22s\t", "scenario")
-	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\t+p50\t+allocs\t+B/call\trounds calls/s\t")
+	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\t+p50\t+allocs\t+B/call\tcalls/s by round\tx base by round\t")
 	for _, r := range rep.Results {
 		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t\t", r.Scenario, r.Concurrency, r.PerSecond,
 			fmtDur(r.P50), fmtDur(r.P99), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors)
@@ -34,7 +34,11 @@ func printReport(w io.Writer, rep *report) {
 		for _, v := range r.PerSecondRounds {
 			rs = append(rs, fmt.Sprintf("%.0f", v))
 		}
-		fmt.Fprintf(tw, "%s\t\n", strings.Join(rs, " "))
+		var xs []string
+		for _, v := range r.ThroughputRatioRounds {
+			xs = append(xs, fmt.Sprintf("%.2f", v))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t\n", strings.Join(rs, " "), strings.Join(xs, " "))
 	}
 	tw.Flush()
 	for _, r := range rep.Results {

@@ -18,6 +18,9 @@ type settings struct {
 	// empty runs every scenario.
 	Scenarios      []string `json:"scenarios,omitempty"`
 	SessionSamples int      `json:"session_samples"`
+	// CPUProfile, if set, is the prefix of one CPU profile per measured
+	// window: PREFIX.SCENARIO-cCONC-rROUND.prof.
+	CPUProfile string `json:"-"`
 }
 
 // report is everything one run measured.
@@ -80,7 +83,11 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 		}
 		for _, j := range jobs {
 			sc := sel[j.i]
-			m, err := measure(ctx, sc, paths[j.i], j.conc, s.Warmup, s.Duration)
+			var prof string
+			if s.CPUProfile != "" {
+				prof = fmt.Sprintf("%s.%s-c%d-r%d.prof", s.CPUProfile, sc.name, j.conc, round)
+			}
+			m, err := measure(ctx, sc, paths[j.i], j.conc, s.Warmup, s.Duration, prof)
 			if err != nil {
 				return nil, fmt.Errorf("round %d: %s at concurrency %d: %w", round, sc.name, j.conc, err)
 			}

@@ -72,6 +72,9 @@ func scenarios() []scenario {
 		{name: "gateway", baseline: "direct", traceFlags: sampled, serve: viaGateway(plainGateway)},
 		// The alternative design: one backend session per client session.
 		{name: "per-session-backend", baseline: "gateway", traceFlags: sampled, serve: perSessionBackend},
+		// Diagnostic: the gateway with a backend connection pool sized for
+		// concurrent calls on the shared session (see pooledBackend).
+		{name: "gateway-pooled-conns", baseline: "gateway", traceFlags: sampled, serve: viaGateway(pooledBackend)},
 	}
 }
 
@@ -83,6 +86,18 @@ func direct(_ context.Context, backendURL string) (*path, error) {
 // plainGateway is the gateway as it ships, with tracing off and no plugins.
 func plainGateway(context.Context) (gateway.Options, func(), error) {
 	return gateway.Options{}, func() {}, nil
+}
+
+// pooledBackend gives the gateway's backend session a transport that keeps
+// as many idle connections as calls in flight. With the default transport
+// (two idle connections per host) concurrent calls on one shared session
+// close and redial connections, so this scenario shows what that costs.
+func pooledBackend(context.Context) (gateway.Options, func(), error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	return gateway.Options{
+		BackendTransport: func(config.Backend) http.RoundTripper { return tr },
+	}, tr.CloseIdleConnections, nil
 }
 
 // gatewayBackend is the backend's name in the gateway; its tool is

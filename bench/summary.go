@@ -15,6 +15,9 @@ type result struct {
 	Baseline        string    `json:"baseline,omitempty"`
 	// ThroughputRatio is calls/s over the baseline's.
 	ThroughputRatio float64 `json:"throughput_ratio,omitempty"`
+	// ThroughputRatioRounds is the ratio within each round: the two runs
+	// of a round are close in time, so they share the machine's noise.
+	ThroughputRatioRounds []float64 `json:"throughput_ratio_rounds,omitempty"`
 	// AddedP50 is p50 minus the baseline's p50.
 	AddedP50 time.Duration `json:"added_p50_ns,omitempty"`
 	// AddedAllocs and AddedBytes are per call, over the baseline's.
@@ -56,6 +59,16 @@ func summarize(sel []scenario, concs []int, rounds []measurement) []result {
 		r.AddedP50 = r.P50 - base.P50
 		r.AddedAllocs = r.AllocsPerCall - base.AllocsPerCall
 		r.AddedBytes = r.BytesPerCall - base.BytesPerCall
+		for _, m := range rounds {
+			if m.Scenario != r.Scenario || m.Concurrency != r.Concurrency {
+				continue
+			}
+			for _, b := range rounds {
+				if b.Scenario == r.Baseline && b.Concurrency == r.Concurrency && b.Round == m.Round {
+					r.ThroughputRatioRounds = append(r.ThroughputRatioRounds, m.PerSecond/b.PerSecond)
+				}
+			}
+		}
 	}
 	return out
 }
