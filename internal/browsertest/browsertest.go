@@ -119,17 +119,50 @@ func New(tb testing.TB) context.Context {
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(tb.Logf))
-	sess := &session{}
-	// Subscribe to the console before the first page loads, so that
-	// ConsoleErrors sees everything.
-	messages := chromedp.Console(browserCtx)
-	// The first Do starts the browser and binds its life to browserCtx,
-	// which has no deadline; the deadline goes on the context returned.
-	if err := chromedp.Do(browserCtx); err != nil {
+	// Console starts the browser and its first tab, and binds the
+	// browser's life to browserCtx, which has no deadline; the deadline
+	// goes on the context returned. Subscribing before the first page
+	// loads lets ConsoleErrors see everything.
+	sess, done := collectConsole(browserCtx)
+	if err := chromedp.Do(browserCtx, chromedp.EmulateViewport(ViewportWidth, ViewportHeight)); err != nil {
 		cancelBrowser()
 		cancelAlloc()
+		<-done
 		tb.Fatalf("browser test: start %s: %v", path, err)
 	}
+	ctx, cancel := context.WithTimeout(context.WithValue(browserCtx, sessionKey{}, sess), Timeout)
+	tb.Cleanup(func() {
+		cancel()
+		cancelBrowser()
+		cancelAlloc() // waits for the browser process to exit
+		<-done
+	})
+	return ctx
+}
+
+// NewTab opens another tab in the browser of ctx (a context from New),
+// closed when tb ends. Tabs of one browser may be driven in parallel.
+func NewTab(tb testing.TB, ctx context.Context) context.Context {
+	tb.Helper()
+	tabCtx, cancel := chromedp.NewContext(ctx)
+	sess, done := collectConsole(tabCtx)
+	if err := chromedp.Do(tabCtx, chromedp.EmulateViewport(ViewportWidth, ViewportHeight)); err != nil {
+		cancel()
+		<-done
+		tb.Fatalf("browser test: open tab: %v", err)
+	}
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return context.WithValue(tabCtx, sessionKey{}, sess)
+}
+
+// collectConsole records the console of ctx's tab until ctx ends; done is
+// closed when the recording stops.
+func collectConsole(ctx context.Context) (*session, <-chan struct{}) {
+	sess := &session{}
+	messages := chromedp.Console(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -142,14 +175,7 @@ func New(tb testing.TB) context.Context {
 			sess.mu.Unlock()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.WithValue(browserCtx, sessionKey{}, sess), Timeout)
-	tb.Cleanup(func() {
-		cancel()
-		cancelBrowser()
-		cancelAlloc() // waits for the browser process to exit
-		<-done
-	})
-	return ctx
+	return sess, done
 }
 
 // ConsoleErrors returns the console errors and uncaught exceptions the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -55,7 +56,13 @@ func OpenList(ctx context.Context, baseURL string) error {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		return fmt.Errorf("open trace list %s: %w", url, err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('#trace-list[data-loaded]')`, pollOpts...)); err != nil {
+	return WaitList(ctx)
+}
+
+// WaitList waits until the trace list is on screen and drawn.
+func WaitList(ctx context.Context) error {
+	const js = `!!document.querySelector('#list-view:not([hidden]) #trace-list[data-loaded]')`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, pollOpts...)); err != nil {
 		return fmt.Errorf("wait for trace list: %w", err)
 	}
 	return nil
@@ -116,7 +123,7 @@ func ClickTrace(ctx context.Context, traceID string) error {
 	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
 		return fmt.Errorf("click trace %s in the list: %w", id, err)
 	}
-	return waitTrace(ctx, id)
+	return WaitTrace(ctx, id)
 }
 
 // OpenTrace loads the trace view of traceID at baseURL and waits until its
@@ -131,12 +138,16 @@ func OpenTrace(ctx context.Context, baseURL, traceID string) error {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		return fmt.Errorf("open %s: %w", url, err)
 	}
-	return waitTrace(ctx, id)
+	return WaitTrace(ctx, id)
 }
 
-// waitTrace waits for the trace view of id, or for the viewer's message
-// that it cannot show it.
-func waitTrace(ctx context.Context, id string) error {
+// WaitTrace waits until the trace view of traceID is drawn, or fails when
+// the viewer reports that it cannot show it.
+func WaitTrace(ctx context.Context, traceID string) error {
+	id, err := checkTraceID(traceID)
+	if err != nil {
+		return err
+	}
 	js := fmt.Sprintf(`(() => {
 		if (document.querySelector('#trace-view[data-trace-id="%s"]')) return 'ok';
 		const m = document.querySelector('#trace-view:not([hidden]) .trace-msg p');
@@ -224,6 +235,15 @@ func ToggleSpan(ctx context.Context, spanID string) error {
 	return nil
 }
 
+// SelectedSpan returns the span ID the detail panel shows, or "".
+func SelectedSpan(ctx context.Context) (string, error) {
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const d = document.querySelector('#span-detail'); return d && !d.hidden && d.dataset.spanId || '' })()`))
+	if err != nil {
+		return "", fmt.Errorf("read selected span: %w", err)
+	}
+	return id, nil
+}
+
 // DetailText returns the visible text of the span detail panel.
 func DetailText(ctx context.Context) (string, error) {
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#span-detail")))
@@ -260,11 +280,11 @@ func FollowLink(ctx context.Context, traceID string) error {
 	if err := chromedp.Do(ctx, chromedp.Click(sel)); err != nil {
 		return fmt.Errorf("follow link to trace %s: %w", id, err)
 	}
-	return waitTrace(ctx, id)
+	return WaitTrace(ctx, id)
 }
 
-// Back goes back in the tab's history and waits for the page to settle
-// on the trace list or a trace view.
+// Back goes back in the tab's history; follow it with WaitTrace or
+// WaitList as the page requires.
 func Back(ctx context.Context) error {
 	if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil {
 		return fmt.Errorf("navigate back: %w", err)
@@ -275,6 +295,19 @@ func Back(ctx context.Context) error {
 // Location returns the tab's current URL.
 func Location(ctx context.Context) (string, error) {
 	return chromedp.Run(ctx, chromedp.Location())
+}
+
+// ColorScheme makes the page see prefers-color-scheme as scheme ("light"
+// or "dark"); "" restores the default.
+func ColorScheme(ctx context.Context, scheme string) error {
+	params := emulation.SetEmulatedMediaParams{}
+	if scheme != "" {
+		params.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, params); err != nil {
+		return fmt.Errorf("emulate prefers-color-scheme %q: %w", scheme, err)
+	}
+	return nil
 }
 
 // Screenshot saves a PNG of the viewport to path, creating its directory.

@@ -37,23 +37,27 @@ type spanOpts struct {
 	to     time.Duration
 	attrs  []attribute.KeyValue
 	links  []trace.Link
-	status bool // set status Error
+	status bool      // set status Error
+	at     time.Time // the origin of from and to; base when zero
 }
 
 var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // start creates and ends one span under parent; it returns its context.
 func start(ctx context.Context, tp trace.TracerProvider, o spanOpts) context.Context {
+	if o.at.IsZero() {
+		o.at = base
+	}
 	ctx, sp := tp.Tracer("traceview-test").Start(ctx, o.name,
 		trace.WithSpanKind(o.kind),
-		trace.WithTimestamp(base.Add(o.from)),
+		trace.WithTimestamp(o.at.Add(o.from)),
 		trace.WithAttributes(o.attrs...),
 		trace.WithLinks(o.links...),
 	)
 	if o.status {
 		sp.SetStatus(codes.Error, "boom")
 	}
-	sp.End(trace.WithTimestamp(base.Add(o.to)))
+	sp.End(trace.WithTimestamp(o.at.Add(o.to)))
 	return ctx
 }
 

@@ -33,6 +33,16 @@
     return `${m}m ${String(Math.round((ms % 60000) / 1000)).padStart(2, "0")}s`;
   }
 
+  // fmtTick labels an axis tick in the unit of the step, with no
+  // trailing zeros: 0, 50ms, 100ms; 0, 250µs, 500µs; 0, 500ms, 1s, 1.5s.
+  function fmtTick(ms, step) {
+    if (ms === 0) return "0";
+    const trim = (x) => String(+x.toFixed(3));
+    if (step < 1) return `${trim(ms * 1000)}µs`;
+    if (ms < 1000) return `${trim(ms)}ms`;
+    return `${trim(ms / 1000)}s`;
+  }
+
   const pad = (n, w = 2) => String(n).padStart(w, "0");
   function fmtClock(d) {
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
@@ -53,9 +63,11 @@
   // (in sorted order) to the next free colour, so the legend stays readable.
   // Red is left out of the palette: it means error.
 
+  // Neighbours differ in hue family, so a collision that moves a service
+  // to the next colour still gives a clearly different one.
   const PALETTE = [
-    "#2f74d0", "#e8871e", "#1f9e74", "#8a5cd1", "#0fa3b8", "#c94f9a", "#7aa32b",
-    "#d4a017", "#5662d9", "#2b9c9c", "#b0653c", "#6b7d8f", "#a84fd8", "#3a9a4f",
+    "#2f74d0", "#e8871e", "#1f9e74", "#c94f9a", "#0fa3b8",
+    "#d4a017", "#8a5cd1", "#7aa32b", "#b0653c", "#5b6b7f",
   ];
   function hash(s) {
     let h = 0x811c9dc5;
@@ -421,7 +433,7 @@
     const step = niceStep(total / 6);
     let ticks = "";
     for (let t = 0; t <= total * 1.0001; t += step) {
-      ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${t === 0 ? "0" : fmtDur(t)}</span>`;
+      ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${fmtTick(t, step)}</span>`;
     }
     axisEl.innerHTML = ticks;
     waterfall.style.setProperty("--tick", `${((step / total) * 100).toFixed(4)}%`);
@@ -440,10 +452,9 @@
     const width = (s.duration_ms / total) * 100;
     const indent = Math.min(r.depth, 40) * 14;
     const label = fmtDur(s.duration_ms);
-    const after = left + width < 82;
-    const dpos = after
-      ? `left:calc(${(left + width).toFixed(3)}% + 4px)`
-      : `right:calc(${(100 - left).toFixed(3)}% + 4px)`;
+    // The label goes after the bar; the timeline keeps a right margin so
+    // that it fits even for a bar that ends the trace.
+    const dpos = `left:calc(${(left + width).toFixed(3)}% + 4px)`;
     const tog = r.kids
       ? `<button type="button" class="tog" aria-label="Collapse" aria-expanded="true">▼</button>`
       : `<span class="tog leaf"></span>`;
@@ -570,11 +581,11 @@
       ? `<div class="status-line err"><b>Error</b>${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`
       : s.error
         ? `<div class="status-line err"><b>Failed</b>: error.type=${esc(fmtValue(s.attributes["error.type"]))}</div>`
-        : `<div class="status-line muted">Status ${esc(s.status.code)}${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`;
+        : `<div class="status-line muted">Status: ${esc(s.status.code)}${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`;
     let html =
       `<div class="d-head"><button type="button" class="close" title="Close (Esc)" aria-label="Close">×</button>` +
       `<h2>${esc(s.name)}</h2>` +
-      `<div class="d-meta">${chip(s.service, cur.colours)}<span>${esc(s.kind)}</span>` +
+      `<div class="d-meta">${chip(s.service, cur.colours)}<span class="kind">${esc(s.kind)}</span>` +
       `<span>Duration <b>${fmtDur(s.duration_ms)}</b></span><span>Starts at <b>${fmtDur(s.offset_ms)}</b></span></div>` +
       status + `</div>`;
     html +=
