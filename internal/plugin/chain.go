@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tracegate/tracegate/internal/config"
 )
@@ -84,11 +84,10 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = noop.NewTracerProvider()
+	c := &Chain{logger: opts.Logger}
+	if opts.TracerProvider != nil {
+		c.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
-	c := &Chain{tracer: tp.Tracer(tracerName), logger: opts.Logger}
 	for i, h := range allHooks {
 		c.hookStart[i] = []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindInternal),
@@ -259,10 +258,17 @@ func (c *Chain) Run(ctx context.Context, call *Call) (Result, error) {
 
 // run is Run once at least one plugin applies: entries[0] does.
 func (c *Chain) run(ctx context.Context, hi int, call *Call, entries []*entry, res Result) (Result, error) {
-	ctx, span := c.tracer.Start(ctx, spanHook, c.hookStart[hi]...)
+	ctx, span := c.start(ctx, spanHook, c.hookStart[hi])
 	defer span.End()
 
-	cur := *call // plugins see the arguments and result as rewritten so far
+	// Plugins see the arguments and result as rewritten so far, in a copy
+	// from a pool: plugins must not keep the Call after Handle returns.
+	cur := callPool.Get().(*Call)
+	*cur = *call
+	defer func() {
+		*cur = Call{}
+		callPool.Put(cur)
+	}()
 	count := 0
 	var stop error
 	for i, e := range entries {
@@ -270,7 +276,7 @@ func (c *Chain) run(ctx context.Context, hi int, call *Call, entries []*entry, r
 			continue
 		}
 		count++
-		out, err := c.execute(ctx, hi, e, &cur)
+		out, err := c.execute(ctx, hi, e, cur)
 		if err != nil {
 			stop = err
 			if _, failed := err.(*PluginError); failed {
@@ -295,7 +301,22 @@ func (c *Chain) run(ctx context.Context, hi int, call *Call, entries []*entry, r
 			break
 		}
 	}
-	span.SetAttributes(attrCount.Int(count))
+	if span.IsRecording() {
+		span.SetAttributes(attrCount.Int(count))
+	}
 	res.Arguments, res.Result = cur.Arguments, cur.Result
 	return res, stop
+}
+
+var callPool = sync.Pool{New: func() any { return new(Call) }}
+
+// noSpan stands in when the chain has no tracer provider.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// start begins a span, or does nothing at all without a tracer provider.
+func (c *Chain) start(ctx context.Context, name string, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	if c.tracer == nil {
+		return ctx, noSpan
+	}
+	return c.tracer.Start(ctx, name, opts...)
 }

@@ -38,13 +38,12 @@ func (e *panicError) Error() string { return "panic: " + e.value }
 // failures into policy: with on_error: ignore a failure counts as Continue;
 // otherwise it is a *PluginError. A cancelled request is returned as is.
 func (c *Chain) execute(ctx context.Context, hi int, e *entry, call *Call) (Outcome, error) {
-	ctx, span := c.tracer.Start(ctx, spanExecute, e.start[hi]...)
+	ctx, span := c.start(ctx, spanExecute, e.start[hi])
 	defer span.End()
 
-	pctx, cancel := context.WithTimeout(ctx, e.timeout)
+	pctx := newPluginContext(ctx, e.timeout)
 	out, err := safeHandle(pctx, e.plugin, call)
-	late := pctx.Err() != nil
-	cancel()
+	late := pctx.release()
 
 	if ctx.Err() != nil {
 		// The request itself was cancelled or ran out of time: not the
@@ -65,7 +64,7 @@ func (c *Chain) execute(ctx context.Context, hi int, e *entry, call *Call) (Outc
 		return c.failed(ctx, span, e, call, err)
 	}
 
-	span.SetAttributes(attrDecision.String(out.Decision.String()))
+	span.SetAttributes(decisionAttrs[out.Decision]...)
 	if out.Decision == Deny && out.Reason != "" {
 		span.SetAttributes(attrDenyReason.String(out.Reason))
 	}
@@ -73,6 +72,14 @@ func (c *Chain) execute(ctx context.Context, hi int, e *entry, call *Call) (Outc
 		span.AddEvent(ev.Name, trace.WithAttributes(ev.Attributes...))
 	}
 	return out, nil
+}
+
+// decisionAttrs are the plugin.decision attributes, built once: a
+// variadic call through the Span interface would allocate them per run.
+var decisionAttrs = [...][]attribute.KeyValue{
+	Continue: {attrDecision.String(Continue.String())},
+	Modify:   {attrDecision.String(Modify.String())},
+	Deny:     {attrDecision.String(Deny.String())},
 }
 
 // safeHandle calls the plugin, turning a panic into an error so one bad

@@ -18,8 +18,8 @@ func TestMaxSize(t *testing.T) {
 		call *Call
 		want string
 	}{
-		{"arguments within", toolCall("t", `{"a":"0123456"}`), ""},        // 15 bytes
-		{"arguments at limit", toolCall("t", `{"a":"01234567"}`), ""},     // 16 bytes
+		{"arguments within", toolCall("t", `{"a":"0123456"}`), ""},    // 15 bytes
+		{"arguments at limit", toolCall("t", `{"a":"01234567"}`), ""}, // 16 bytes
 		{"arguments over", toolCall("t", `{"a":"012345678"}`), `denied by plugin "small": arguments are 17 bytes, over the limit of 16 bytes`},
 		{"prompt arguments over", &Call{Hook: PromptPreFetch, Name: "p", Arguments: json.RawMessage(`{"topic":"0123456789"}`)}, `denied by plugin "small": arguments are 22 bytes, over the limit of 16 bytes`},
 		{"result within", &Call{Hook: ToolPostInvoke, Name: "t", Arguments: json.RawMessage(big), Result: json.RawMessage(`{"content":[]}`)}, ""},

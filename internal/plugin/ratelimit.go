@@ -25,6 +25,7 @@ type rateLimitPlugin struct {
 	per   string // session, tool, session+tool or global
 	spec  string // the configured rate, for reasons
 	now   func() time.Time
+	limit int // maxBuckets; tests lower it
 
 	mu        sync.Mutex
 	buckets   map[string]*bucket
@@ -45,7 +46,7 @@ func newRateLimit(cfg config.Plugin, opts Options) (Plugin, error) {
 	if err := o.err(); err != nil {
 		errs = append(errs, err)
 	}
-	p := &rateLimitPlugin{spec: spec, per: "session", now: opts.Now, buckets: map[string]*bucket{}}
+	p := &rateLimitPlugin{spec: spec, per: "session", now: opts.Now, limit: maxBuckets, buckets: map[string]*bucket{}}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -139,7 +140,7 @@ func (p *rateLimitPlugin) take(key string) time.Duration {
 	p.sweep(now)
 	b := p.buckets[key]
 	if b == nil {
-		if len(p.buckets) >= maxBuckets {
+		if len(p.buckets) >= p.limit {
 			p.evictOne()
 		}
 		b = &bucket{tokens: p.burst, last: now}

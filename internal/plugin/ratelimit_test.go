@@ -165,11 +165,12 @@ func TestRateLimitBucketCap(t *testing.T) {
 	clock := newClock()
 	p, _ := newRateLimit(rateCfg(map[string]any{"rate": "1/h"}), Options{Now: clock.now})
 	rl := p.(*rateLimitPlugin)
-	for i := range maxBuckets + 50 {
+	rl.limit = 100
+	for i := range 150 {
 		rl.take(fmt.Sprint(i))
 	}
-	if got := rl.size(); got != maxBuckets {
-		t.Errorf("got %d buckets, want the cap %d", got, maxBuckets)
+	if got := rl.size(); got != rl.limit {
+		t.Errorf("got %d buckets, want the cap %d", got, rl.limit)
 	}
 }
 

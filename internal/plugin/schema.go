@@ -22,6 +22,7 @@ const maxSchemas = 1024
 // schemaPlugin checks tool arguments against the tool's inputSchema before
 // the call is forwarded, so a malformed call never reaches the backend.
 type schemaPlugin struct {
+	limit int // cache size, maxSchemas; tests lower it
 	mu    sync.RWMutex
 	cache map[[sha256.Size]byte]*compiledSchema
 }
@@ -37,7 +38,7 @@ func newSchema(cfg config.Plugin, _ Options) (Plugin, error) {
 	if err := newOptions(cfg.Options).err(); err != nil {
 		return nil, err
 	}
-	return &schemaPlugin{cache: map[[sha256.Size]byte]*compiledSchema{}}, nil
+	return &schemaPlugin{limit: maxSchemas, cache: map[[sha256.Size]byte]*compiledSchema{}}, nil
 }
 
 func (p *schemaPlugin) Hooks() []Hook { return []Hook{ToolPreInvoke} }
@@ -81,7 +82,7 @@ func (p *schemaPlugin) compile(raw []byte) *compiledSchema {
 		_ = json.Unmarshal(raw, &cs.doc) // it just decoded as a Schema
 	}
 	p.mu.Lock()
-	if len(p.cache) >= maxSchemas {
+	if len(p.cache) >= p.limit {
 		clear(p.cache)
 	}
 	p.cache[key] = cs
