@@ -272,7 +272,10 @@ func (b *Backend) setState(s State, err error) {
 		b.lastErr = ""
 	}
 	if s != StateReady {
+		// Forget the session in the same step, so no caller ever sees
+		// "ready" without a session to use.
 		b.catalog = &Catalog{}
+		b.session = nil
 	}
 	lastErr := b.lastErr
 	b.mu.Unlock()
@@ -291,6 +294,12 @@ func (b *Backend) setState(s State, err error) {
 		b.opts.OnChange(b)
 	}
 }
+
+// stableSession is how long a session must have been ready for its end to
+// count as a fresh failure: the backoff restarts from MinBackoff. A backend
+// that dies sooner (a child that crashes right after initialize) keeps
+// backing off instead of being respawned in a tight loop.
+const stableSession = 10 * time.Second
 
 // run is the connection loop: connect, list, watch, and reconnect with
 // exponential backoff until ctx is cancelled.
@@ -313,32 +322,33 @@ func (b *Backend) run(ctx context.Context) {
 				cs.Close()
 			}
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				b.stop()
-				return
+		if err == nil {
+			readyAt := time.Now()
+			err = b.watch(ctx, cs)
+			if ctx.Err() == nil {
+				// Mark the backend down before closing, which can take a
+				// while (a DELETE to an HTTP backend, a child's grace
+				// period): calls fail fast and clearly meanwhile.
+				b.setState(StateDown, err)
 			}
+			cs.Close()
+			if time.Since(readyAt) >= stableSession {
+				delay = b.opts.MinBackoff
+			}
+		} else if ctx.Err() == nil {
 			b.setState(StateDown, err)
-			select {
-			case <-ctx.Done():
-				b.stop()
-				return
-			case <-time.After(delay):
-			}
-			delay = min(delay*2, b.opts.MaxBackoff)
-			continue
 		}
-		delay = b.opts.MinBackoff
-		err = b.watch(ctx, cs)
-		b.mu.Lock()
-		b.session = nil
-		b.mu.Unlock()
-		cs.Close()
 		if ctx.Err() != nil {
 			b.stop()
 			return
 		}
-		b.setState(StateDown, err)
+		select {
+		case <-ctx.Done():
+			b.stop()
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, b.opts.MaxBackoff)
 	}
 }
 

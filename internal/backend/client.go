@@ -48,6 +48,10 @@ func (b *Backend) newClient() *mcp.Client {
 	}
 	if b.opts.KeepAlive > 0 {
 		opts.KeepAlive = b.opts.KeepAlive
+		// The session is shared by every client: one slow ping must not
+		// tear it down with every call in flight. The spec allows a reset
+		// after "multiple failed pings" (basic/utilities/ping).
+		opts.KeepAliveFailureThreshold = 2
 	}
 	c := mcp.NewClient(b.opts.ClientInfo, opts)
 	// roots/list has no handler option: the SDK answers it from the client's
