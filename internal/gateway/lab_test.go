@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,7 +56,13 @@ type labBackend struct {
 	started   chan struct{} // one value per block call that began
 	cancelled chan error    // the context error each block call ended with
 	calls     atomic.Int64
+	release   chan struct{} // closed to end blocked calls
+	once      sync.Once
 }
+
+// unblock ends every block call still running, so a test that left one
+// behind on purpose does not hold its servers open at cleanup.
+func (l *labBackend) unblock() { l.once.Do(func() { close(l.release) }) }
 
 // errQuota is what fail_rpc answers: a JSON-RPC error with data, which the
 // gateway must pass through unchanged.
@@ -71,7 +78,7 @@ func (l *labBackend) server() *mcp.Server {
 			case <-ctx.Done():
 				l.cancelled <- ctx.Err()
 				return nil, nil, ctx.Err()
-			case <-time.After(time.Minute):
+			case <-l.release:
 				return nil, nil, nil
 			}
 		})
@@ -106,7 +113,7 @@ func (l *labBackend) server() *mcp.Server {
 // startLab serves a lab backend over Streamable HTTP.
 func startLab(t *testing.T) *labBackend {
 	t.Helper()
-	l := &labBackend{started: make(chan struct{}, 16), cancelled: make(chan error, 16)}
+	l := &labBackend{started: make(chan struct{}, 16), cancelled: make(chan error, 16), release: make(chan struct{})}
 	s := l.server()
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
 	t.Cleanup(srv.Close)
