@@ -132,7 +132,8 @@ func (p *rateLimitPlugin) Handle(_ context.Context, call *Call) (Outcome, error)
 }
 
 // take spends a token for key, or returns how long until one is there,
-// rounded up to the millisecond.
+// rounded up to the millisecond, or to the second beyond ten seconds so the
+// message stays readable.
 func (p *rateLimitPlugin) take(key string) time.Duration {
 	now := p.now()
 	p.mu.Lock()
@@ -155,7 +156,11 @@ func (p *rateLimitPlugin) take(key string) time.Duration {
 		return 0
 	}
 	wait := time.Duration((1 - b.tokens) / p.rate * float64(time.Second))
-	return (wait + time.Millisecond - 1).Truncate(time.Millisecond)
+	unit := time.Millisecond
+	if wait > 10*time.Second {
+		unit = time.Second
+	}
+	return (wait + unit - 1).Truncate(unit)
 }
 
 // fill is how long an empty bucket takes to fill up again.

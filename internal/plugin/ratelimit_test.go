@@ -116,6 +116,9 @@ func TestRateLimitDefaultsAndUnits(t *testing.T) {
 		{map[string]any{"rate": "2.5/s"}, 2.5, 3, "retry after 400ms"},
 		{map[string]any{"rate": "30/m"}, 0.5, 1, "retry after 2s"},
 		{map[string]any{"rate": "60/h", "burst": 5}, 1.0 / 60, 5, "retry after 1m0s"},
+		{map[string]any{"rate": "7/m"}, 7.0 / 60, 1, "retry after 8.572s"},
+		{map[string]any{"rate": "4/m"}, 4.0 / 60, 1, "retry after 15s"},
+		{map[string]any{"rate": "7/h"}, 7.0 / 3600, 1, "retry after 8m35s"}, // 514.29s, up to the second
 	}
 	for _, tt := range tests {
 		clock := newClock()
