@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultTimeout bounds one plugin run when the config gives no timeout.
-const DefaultTimeout = time.Second
+const DefaultTimeout = config.DefaultPluginTimeout
 
 const tracerName = "github.com/tracegate/tracegate/internal/plugin"
 
@@ -57,6 +57,7 @@ type entry struct {
 	names        globs // config `tools`: empty means every name
 	ignoreErrors bool  // on_error: ignore
 	timeout      time.Duration
+	priority     int
 	// start holds the plugin.execute start options per hook, built once so
 	// the hot path does not rebuild attributes.
 	start [len(allHooks)][]trace.SpanStartOption
@@ -98,7 +99,6 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 	var errs []error
 	seen := map[string]bool{}
 	entries := make([]*entry, 0, len(cfgs))
-	prio := make(map[*entry]int, len(cfgs))
 	for i, cfg := range cfgs {
 		e, err := build(cfg, reg, opts)
 		if err == nil && seen[cfg.Name] {
@@ -110,12 +110,11 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 		}
 		seen[cfg.Name] = true
 		entries = append(entries, e)
-		prio[e] = cfg.Priority
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	slices.SortStableFunc(entries, func(a, b *entry) int { return cmp.Compare(prio[a], prio[b]) })
+	slices.SortStableFunc(entries, func(a, b *entry) int { return cmp.Compare(a.priority, b.priority) })
 
 	for _, e := range entries {
 		hooks := allHooks[:]
@@ -144,11 +143,17 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 	return c, nil
 }
 
-// Validate checks one plugin's configuration against the built-in types:
-// the common fields and the type's own keys. The error is nil or joins
-// *FieldError values, one per key at fault.
+// Validate checks the type-specific keys of one plugin entry of a built-in
+// type (rate, patterns, ...). The common fields (name, type, backends,
+// tools, on_error, timeout) are config.Validate's to report, so an unknown
+// type is not an error here. The error is nil or joins *FieldError values,
+// one per key at fault, for the caller to prefix with the entry's path.
 func Validate(cfg config.Plugin) error {
-	_, err := build(cfg, Builtins(), Options{Now: time.Now})
+	f, ok := Builtins()[cfg.Type]
+	if !ok {
+		return nil
+	}
+	_, err := f(cfg, Options{Now: time.Now})
 	return err
 }
 
@@ -161,7 +166,7 @@ func build(cfg config.Plugin, reg Registry, opts Options) (*entry, error) {
 	if cfg.Name == "" {
 		field("name", "required")
 	}
-	e := &entry{name: cfg.Name, typ: cfg.Type, timeout: cfg.Timeout.D()}
+	e := &entry{name: cfg.Name, typ: cfg.Type, timeout: cfg.Timeout.D(), priority: cfg.Priority}
 	switch cfg.OnError {
 	case "", "fail":
 	case "ignore":

@@ -254,23 +254,24 @@ func TestPluginFailures(t *testing.T) {
 		errText  string // in PluginError, status and log
 		errType  string
 		panicked bool
+		timeout  time.Duration // 0: the default, ample under load
 	}{
-		{"panic", func(context.Context, *Call) (Outcome, error) { panic("plugin bug 42") }, "panic: plugin bug 42", "panic", true},
-		{"error", func(context.Context, *Call) (Outcome, error) { return Outcome{}, errBoom }, "boom", "error", false},
+		{"panic", func(context.Context, *Call) (Outcome, error) { panic("plugin bug 42") }, "panic: plugin bug 42", "panic", true, 0},
+		{"error", func(context.Context, *Call) (Outcome, error) { return Outcome{}, errBoom }, "boom", "error", false, 0},
 		{"deadline", func(ctx context.Context, _ *Call) (Outcome, error) {
 			<-ctx.Done()
 			return Outcome{}, ctx.Err()
-		}, "timed out after 20ms", "timeout", false},
+		}, "timed out after 20ms", "timeout", false, 20 * time.Millisecond},
 		{"ignores deadline", func(context.Context, *Call) (Outcome, error) {
 			time.Sleep(30 * time.Millisecond) // answers late, and cleanly
 			return Outcome{Decision: Continue}, nil
-		}, "timed out after 20ms", "timeout", false},
+		}, "timed out after 20ms", "timeout", false, 20 * time.Millisecond},
 		{"bad modify", func(context.Context, *Call) (Outcome, error) {
 			return Outcome{Decision: Modify, Arguments: json.RawMessage(`{"a":`)}, nil
-		}, "decision modify on tool_pre_invoke without valid JSON arguments", "error", false},
+		}, "decision modify on tool_pre_invoke without valid JSON arguments", "error", false, 0},
 		{"unknown decision", func(context.Context, *Call) (Outcome, error) {
 			return Outcome{Decision: Decision(9)}, nil
-		}, "unknown decision 9", "error", false},
+		}, "unknown decision 9", "error", false, 0},
 	}
 	for _, f := range failures {
 		for _, onError := range []string{"fail", "ignore"} {
@@ -279,7 +280,7 @@ func TestPluginFailures(t *testing.T) {
 				bad, next := &testPlugin{handle: f.handle}, &testPlugin{}
 				cfg := cfgOf("bad")
 				cfg.OnError = onError
-				cfg.Timeout = config.Duration(20 * time.Millisecond)
+				cfg.Timeout = config.Duration(f.timeout)
 				b := newBed(t, []config.Plugin{cfg, cfgOf("next")}, registryOf(map[string]*testPlugin{"bad": bad, "next": next}), nil)
 				call := toolCall("files_read", `{"secret":"hunter2"}`)
 				res, err := b.chain.Run(context.Background(), call)
@@ -430,6 +431,13 @@ func TestValidateFieldErrors(t *testing.T) {
 	}
 	if err := Validate(config.Plugin{Name: "ok", Type: "deny", Tools: []string{"files_delete*"}}); err != nil {
 		t.Errorf("valid deny: %v", err)
+	}
+	// The common fields are config.Validate's: reporting them here too
+	// would print each problem twice.
+	for _, cfg := range []config.Plugin{{Type: "deny", OnError: "retry", Tools: []string{"[x"}}, {Name: "x", Type: "nope"}} {
+		if err := Validate(cfg); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", cfg, err)
+		}
 	}
 }
 

@@ -52,9 +52,10 @@ func (c *Chain) execute(ctx context.Context, hi int, e *entry, call *Call) (Outc
 		span.SetStatus(codes.Error, err.Error())
 		return Outcome{}, err
 	}
-	if late {
+	if late && (err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		// Past its deadline the plugin's answer no longer counts, even a
 		// clean one: the operator bounded how long a plugin may hold a call.
+		// A panic or its own error says more, and is kept.
 		err = timeoutError{e.timeout}
 	}
 	if err == nil {
