@@ -633,7 +633,7 @@ func TestBadTraceContextStillAnswered(t *testing.T) {
 	t.Run("stateless", func(t *testing.T) {
 		t.Parallel()
 		c := &rawMCP{t: t, endpoint: gw.url + "/mcp", header: badHeaders}
-		a := c.postStateless(1, "tools/call", params("weather_get_weather", map[string]any{"city": "Lisbon"}))
+		a := c.postStateless(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` + params("weather_get_weather", map[string]any{"city": "Lisbon"}) + `}`)
 		check(t, a)
 		if !strings.Contains(string(a.body), `\"city\":\"Lisbon\"`) {
 			t.Errorf("weather_get_weather: got %.300s, want the Lisbon forecast", a.body)
@@ -641,42 +641,49 @@ func TestBadTraceContextStillAnswered(t *testing.T) {
 	})
 }
 
-// postStateless sends one 2026-07-28 request: no session, the protocol
-// version in a header, and the SEP-2575 _meta triple beside the caller's
-// _meta. params is the JSON of the request's params (an object or null).
-func (c *rawMCP) postStateless(id int, method, params string) rawAnswer {
+// postStateless sends body, a JSON-RPC request, as the 2026-07-28 revision
+// does: no session, the protocol version, method and name in headers, and
+// the SEP-2575 _meta triple beside the caller's own _meta. Params that are
+// not an object are sent as they are.
+func (c *rawMCP) postStateless(body string) rawAnswer {
 	c.t.Helper()
-	var p map[string]any
-	if err := json.Unmarshal([]byte(params), &p); err != nil {
-		c.t.Fatalf("params %s: %v", params, err)
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &msg); err != nil {
+		c.t.Fatalf("request %s: %v", body, err)
 	}
-	if p == nil {
-		p = map[string]any{}
-	}
-	meta, _ := p["_meta"].(map[string]any)
-	if meta == nil {
-		meta = map[string]any{}
-	}
-	meta["io.modelcontextprotocol/protocolVersion"] = statelessVersion
-	meta["io.modelcontextprotocol/clientInfo"] = map[string]any{"name": "raw", "version": "1"}
-	meta["io.modelcontextprotocol/clientCapabilities"] = map[string]any{}
-	p["_meta"] = meta
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": p})
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	var method string
+	json.Unmarshal(msg["method"], &method)
 	h := http.Header{"Mcp-Protocol-Version": {statelessVersion}, "Mcp-Method": {method}}
-	switch method {
-	case "tools/call", "prompts/get":
-		if name, ok := p["name"].(string); ok {
+	var p map[string]any
+	if raw, ok := msg["params"]; !ok || json.Unmarshal(raw, &p) == nil {
+		if p == nil {
+			p = map[string]any{}
+		}
+		meta, _ := p["_meta"].(map[string]any)
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		meta["io.modelcontextprotocol/protocolVersion"] = statelessVersion
+		meta["io.modelcontextprotocol/clientInfo"] = map[string]any{"name": "raw", "version": "1"}
+		meta["io.modelcontextprotocol/clientCapabilities"] = map[string]any{}
+		p["_meta"] = meta
+		raw, err := json.Marshal(p)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		msg["params"] = raw
+		if name, ok := p["name"].(string); ok && (method == "tools/call" || method == "prompts/get") {
 			h.Set("Mcp-Name", name)
 		}
-	case "resources/read":
-		if uri, ok := p["uri"].(string); ok {
+		if uri, ok := p["uri"].(string); ok && method == "resources/read" {
 			h.Set("Mcp-Name", uri)
 		}
 	}
-	return c.post(string(body), h)
+	out, err := json.Marshal(msg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.post(string(out), h)
 }
 
 const statelessVersion = "2026-07-28"
