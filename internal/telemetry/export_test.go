@@ -153,7 +153,7 @@ func TestMetricsExporterNone(t *testing.T) {
 }
 
 // deadEndpoint is a URL on which nothing listens.
-func deadEndpoint(t *testing.T) string {
+func deadEndpoint(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +184,8 @@ func TestExportNeverBlocks(t *testing.T) {
 		}, true},
 		// A refused connection fails each export at once over HTTP (the
 		// batch is counted as export_failed); gRPC retries it.
-		{"dead http", "http/protobuf", deadEndpoint, false},
-		{"dead grpc", "grpc", deadEndpoint, false},
+		{"dead http", "http/protobuf", func(t *testing.T) string { return deadEndpoint(t) }, false},
+		{"dead grpc", "grpc", func(t *testing.T) string { return deadEndpoint(t) }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

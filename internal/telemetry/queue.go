@@ -146,6 +146,9 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// maxBackoff caps the pause after failed exports.
+const maxBackoff = time.Minute
+
 func (p *queueProcessor) run() {
 	defer close(p.done)
 	defer p.abort()
@@ -153,6 +156,19 @@ func (p *queueProcessor) run() {
 	defer ticker.Stop()
 	batch := make([]sdktrace.ReadOnlySpan, 0, p.cfg.BatchSize)
 	var health exportHealth
+
+	// After a failed export the worker pauses, doubling from Interval up
+	// to maxBackoff, and stops taking spans from the queue meanwhile: they
+	// are dropped at OnEnd's cost instead of being encoded and sent to a
+	// collector that refuses them at once.
+	var (
+		backoff time.Duration
+		pause   = time.NewTimer(time.Hour)
+		paused  bool
+	)
+	pause.Stop()
+	defer pause.Stop()
+
 	export := func() {
 		if len(batch) == 0 {
 			return
@@ -162,13 +178,19 @@ func (p *queueProcessor) run() {
 		cancel()
 		if err != nil {
 			p.droppedExport.Add(int64(len(batch)))
+			backoff = min(max(2*backoff, p.cfg.Interval), maxBackoff)
+			pause.Reset(backoff)
+			paused = true
+		} else {
+			backoff = 0
 		}
 		health.report(p.logger, "span", err, "batch", len(batch), "dropped_spans_total", p.Dropped())
 		clear(batch) // let the spans be collected
 		batch = batch[:0]
 	}
 	// drain exports what is queued now, not what arrives meanwhile, so a
-	// busy process cannot keep a flush going forever.
+	// busy process cannot keep a flush going forever. It runs even while
+	// paused: a flush or a shutdown asks to try now.
 	drain := func() {
 		for n := len(p.queue); n > 0; n-- {
 			batch = append(batch, <-p.queue)
@@ -179,14 +201,22 @@ func (p *queueProcessor) run() {
 		export()
 	}
 	for {
+		queue := p.queue
+		if paused {
+			queue = nil // a nil channel is never ready
+		}
 		select {
-		case s := <-p.queue:
+		case s := <-queue:
 			batch = append(batch, s)
 			if len(batch) == p.cfg.BatchSize {
 				export()
 			}
 		case <-ticker.C:
-			export()
+			if !paused {
+				export()
+			}
+		case <-pause.C:
+			paused = false
 		case reply := <-p.flush:
 			drain()
 			close(reply)
