@@ -38,12 +38,12 @@ func TraceURL(base, traceID string) string {
 }
 
 type listResponse struct {
-	Traces       []summary `json:"traces"`
-	Matched      int       `json:"matched"`
-	StoredSpans  int       `json:"stored_spans"`
-	StoredTraces int       `json:"stored_traces"`
-	DroppedSpans uint64    `json:"dropped_spans"`
-	MaxSpans     int       `json:"max_spans"`
+	Traces       []*summary `json:"traces"`
+	Matched      int        `json:"matched"`
+	StoredSpans  int        `json:"stored_spans"`
+	StoredTraces int        `json:"stored_traces"`
+	DroppedSpans uint64     `json:"dropped_spans"`
+	MaxSpans     int        `json:"max_spans"`
 }
 
 func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +54,7 @@ func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
 	}
 	traces, matched := s.list(f)
 	if traces == nil {
-		traces = []summary{}
+		traces = []*summary{}
 	}
 	st := s.Stats()
 	writeJSON(w, http.StatusOK, listResponse{
@@ -171,7 +171,7 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 			EndUnixNano:   strconv.FormatInt(sp.end, 10),
 			OffsetMS:      millis(sp.start - start),
 			DurationMS:    millis(sp.end - sp.start),
-			Error:         sp.isError(),
+			Error:         sp.failed,
 			Status:        statusJSON{Code: sp.status.String(), Message: sp.statusMsg},
 			Attributes:    attrsJSON(sp.attrs),
 			Events:        make([]eventJSON, len(sp.events)),

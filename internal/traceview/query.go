@@ -81,7 +81,8 @@ func (f *filter) needsAttrs() bool {
 	return f.method != "" || f.tool != "" || f.backend != "" || f.session != ""
 }
 
-// summary describes one trace in the list.
+// summary describes one trace in the list. Once built it is never
+// modified: it is cached on the trace and shared by concurrent requests.
 type summary struct {
 	TraceID     string   `json:"trace_id"`
 	RootName    string   `json:"root_name"`
@@ -93,20 +94,21 @@ type summary struct {
 	DurationMS  float64  `json:"duration_ms"`
 	StartTime   string   `json:"start_time"`
 
-	start int64
+	start, duration int64
 }
 
-// summarize computes a trace's summary and whether it passes f, in one
-// pass over its spans.
-func summarize(sn snapshot, f *filter) (summary, bool) {
+// summaryOf returns the trace's summary, from the cache when no span has
+// arrived since it was built. The list is polled every few seconds by the
+// UI, and most traces are finished, so most lookups hit.
+func summaryOf(sn snapshot) *summary {
+	if c := sn.entry.sum.Load(); c != nil && c.SpanCount == len(sn.spans) {
+		return c
+	}
 	var (
-		root       *span
-		first      *span
-		start, end int64
-		errs       int
-		svcs       []svcStart
-		found      = [5]bool{f.service == "", f.method == "", f.tool == "", f.backend == "", f.session == ""}
-		attrs      = f.needsAttrs()
+		root, first *span
+		start, end  int64
+		errs        int
+		svcs        []svcStart
 	)
 	for i, sp := range sn.spans {
 		if i == 0 || sp.start < start {
@@ -121,38 +123,10 @@ func summarize(sn snapshot, f *filter) (summary, bool) {
 		if first == nil || sp.start < first.start {
 			first = sp
 		}
-		if sp.isError() {
+		if sp.failed {
 			errs++
 		}
 		svcs = addService(svcs, sp.service, sp.start)
-		if sp.service == f.service {
-			found[0] = true
-		}
-		if attrs {
-			for _, kv := range sp.attrs {
-				switch kv.Key {
-				case keyMethod:
-					found[1] = found[1] || kv.Value.String() == f.method
-				case keyTool:
-					found[2] = found[2] || kv.Value.String() == f.tool
-				case keyBackend:
-					found[3] = found[3] || kv.Value.String() == f.backend
-				case keySession:
-					found[4] = found[4] || kv.Value.String() == f.session
-				}
-			}
-		}
-	}
-	for _, ok := range found {
-		if !ok {
-			return summary{}, false
-		}
-	}
-	if f.errors != nil && *f.errors != (errs > 0) {
-		return summary{}, false
-	}
-	if time.Duration(end-start) < f.minDuration {
-		return summary{}, false
 	}
 	if root == nil {
 		// No span without a parent here: the root lives in a process that
@@ -164,7 +138,7 @@ func summarize(sn snapshot, f *filter) (summary, bool) {
 	for i, s := range svcs {
 		names[i] = s.name
 	}
-	return summary{
+	sum := &summary{
 		TraceID:     sn.id.String(),
 		RootName:    root.name,
 		RootService: root.service,
@@ -175,7 +149,46 @@ func summarize(sn snapshot, f *filter) (summary, bool) {
 		DurationMS:  millis(end - start),
 		StartTime:   rfc3339(start),
 		start:       start,
-	}, true
+		duration:    end - start,
+	}
+	sn.entry.sum.Store(sum)
+	return sum
+}
+
+// matches reports whether the trace passes f. The cheap checks use the
+// summary; only attribute filters look at the spans.
+func (f *filter) matches(sum *summary, spans []*span) bool {
+	if f.service != "" && !slices.Contains(sum.Services, f.service) {
+		return false
+	}
+	if f.errors != nil && *f.errors != sum.Error {
+		return false
+	}
+	if time.Duration(sum.duration) < f.minDuration {
+		return false
+	}
+	if !f.needsAttrs() {
+		return true
+	}
+	found := [4]bool{f.method == "", f.tool == "", f.backend == "", f.session == ""}
+	for _, sp := range spans {
+		for _, kv := range sp.attrs {
+			switch kv.Key {
+			case keyMethod:
+				found[0] = found[0] || kv.Value.String() == f.method
+			case keyTool:
+				found[1] = found[1] || kv.Value.String() == f.tool
+			case keyBackend:
+				found[2] = found[2] || kv.Value.String() == f.backend
+			case keySession:
+				found[3] = found[3] || kv.Value.String() == f.session
+			}
+		}
+		if found == [4]bool{true, true, true, true} {
+			return true
+		}
+	}
+	return false
 }
 
 type svcStart struct {
@@ -195,14 +208,15 @@ func addService(svcs []svcStart, name string, start int64) []svcStart {
 	return append(svcs, svcStart{name, start})
 }
 
-// isError reports a failed span: status Error, or error.type set as the
+// isFailed reports a failed span: status Error, or error.type set as the
 // semantic conventions do for failed operations (for MCP, a tool result
-// with isError is error.type=tool_error).
-func (sp *span) isError() bool {
-	if sp.status == codes.Error {
+// with isError is error.type=tool_error). It runs once per span, as the
+// span is stored.
+func isFailed(status codes.Code, attrs []attribute.KeyValue) bool {
+	if status == codes.Error {
 		return true
 	}
-	for _, kv := range sp.attrs {
+	for _, kv := range attrs {
 		if kv.Key == keyErrorType {
 			return true
 		}
@@ -212,14 +226,14 @@ func (sp *span) isError() bool {
 
 // list returns the summaries matching f, newest trace start first, and
 // how many matched before the limit.
-func (s *Store) list(f filter) ([]summary, int) {
-	var out []summary
+func (s *Store) list(f filter) ([]*summary, int) {
+	var out []*summary
 	for _, sn := range s.snapshotAll() {
-		if sum, ok := summarize(sn, &f); ok {
+		if sum := summaryOf(sn); f.matches(sum, sn.spans) {
 			out = append(out, sum)
 		}
 	}
-	slices.SortFunc(out, func(a, b summary) int {
+	slices.SortFunc(out, func(a, b *summary) int {
 		if c := cmpInt64(b.start, a.start); c != 0 {
 			return c
 		}

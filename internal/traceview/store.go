@@ -30,6 +30,7 @@ type span struct {
 	parentID  trace.SpanID
 	kind      trace.SpanKind
 	status    codes.Code
+	failed    bool  // isFailed, computed once
 	start     int64 // unix nanoseconds
 	end       int64
 	name      string
@@ -57,6 +58,7 @@ type link struct {
 // valid to read after it is released.
 type traceEntry struct {
 	spans []*span
+	sum   atomic.Pointer[summary] // the list's summary, for len(spans) at the time
 }
 
 // Store is a bounded in-memory span store. It implements
@@ -106,6 +108,7 @@ func (s *Store) Stats() Stats {
 // room. The critical section is a map lookup, an append and, when full, a
 // few map deletes.
 func (s *Store) add(sp *span) {
+	sp.failed = isFailed(sp.status, sp.attrs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.traces[sp.traceID]
@@ -157,6 +160,7 @@ func (s *Store) evictHead() {
 type snapshot struct {
 	id    trace.TraceID
 	spans []*span
+	entry *traceEntry
 }
 
 // snapshotAll copies every trace's span slice header, holding the lock
@@ -167,7 +171,7 @@ func (s *Store) snapshotAll() []snapshot {
 	out := make([]snapshot, 0, len(s.traces))
 	for _, id := range s.order[s.head:] {
 		if e, ok := s.traces[id]; ok {
-			out = append(out, snapshot{id: id, spans: e.spans[:len(e.spans):len(e.spans)]})
+			out = append(out, snapshot{id: id, spans: e.spans[:len(e.spans):len(e.spans)], entry: e})
 		}
 	}
 	return out
