@@ -6,22 +6,34 @@ import (
 	"strings"
 )
 
-// glob is one path.Match pattern, with a fast path for plain names.
+// glob is one path.Match pattern, with fast paths for the common forms:
+// a plain name, and a prefix followed by one "*".
 type glob struct {
 	pattern string
-	exact   bool // no metacharacters: compare strings
+	exact   bool   // no metacharacters: compare strings
+	prefix  string // set when pattern is prefix + "*"
 }
+
+const globMeta = `*?[\`
 
 func compileGlob(p string) (glob, error) {
 	if _, err := path.Match(p, ""); err != nil {
 		return glob{}, fmt.Errorf("invalid pattern %q: %w", p, err)
 	}
-	return glob{pattern: p, exact: !strings.ContainsAny(p, `*?[\`)}, nil
+	g := glob{pattern: p, exact: !strings.ContainsAny(p, globMeta)}
+	if pre, ok := strings.CutSuffix(p, "*"); ok && !strings.ContainsAny(pre, globMeta) {
+		g.prefix = pre
+	}
+	return g, nil
 }
 
 func (g glob) match(name string) bool {
-	if g.exact {
+	switch {
+	case g.exact:
 		return g.pattern == name
+	case g.prefix != "":
+		// "*" does not match "/", as in path.Match.
+		return strings.HasPrefix(name, g.prefix) && !strings.Contains(name[len(g.prefix):], "/")
 	}
 	ok, _ := path.Match(g.pattern, name) // the pattern was checked when compiled
 	return ok
