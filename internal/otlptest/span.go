@@ -2,6 +2,7 @@ package otlptest
 
 import (
 	"encoding/hex"
+	"maps"
 	"time"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -79,7 +80,7 @@ func flattenSpan(sp *tracepb.Span, service, scope string, res map[string]any) Sp
 		Name:          sp.GetName(),
 		Kind:          kindName(sp.GetKind()),
 		Service:       service,
-		Resource:      res,
+		Resource:      maps.Clone(res), // each span its own, so a test may edit it
 		Scope:         scope,
 		Start:         unixNano(sp.GetStartTimeUnixNano()),
 		End:           unixNano(sp.GetEndTimeUnixNano()),
