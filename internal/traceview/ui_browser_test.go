@@ -160,6 +160,9 @@ func checkGatewayTrace(t *testing.T, ctx context.Context, adminURL string, g gat
 	if err := browsertest.OpenList(ctx, adminURL); err != nil {
 		t.Fatal(err)
 	}
+	if err := browsertest.WaitTraceInList(ctx, id); err != nil {
+		t.Fatal(err)
+	}
 	rows, err := browsertest.TraceRows(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +287,9 @@ func checkGatewayTrace(t *testing.T, ctx context.Context, adminURL string, g gat
 	}
 	if err := browsertest.FollowLink(ctx, g.linked.String()); err != nil {
 		t.Fatal(err)
+	}
+	if cur, _ := browsertest.CurrentTraceID(ctx); cur != g.linked.String() {
+		t.Errorf("after following the link: got trace %q on screen, want %s", cur, g.linked)
 	}
 	linkedRows, _ := browsertest.SpanRows(ctx)
 	if len(linkedRows) != 1 || linkedRows[0].Name != "POST /mcp" {
