@@ -129,14 +129,14 @@ func (p *Propagation) Extract(ctx context.Context, header http.Header, meta map[
 	}
 	var metaCtx, headerCtx context.Context
 	var metaBaggage, headerBaggage bool
-	if len(meta) > 0 {
+	if p.metaHasFields(meta) {
 		c := checkedCarrier{meta: meta}
 		p.checkMeta(ctx, &c)
 		metaCtx = p.prop.Extract(base, &c)
 		ex.Meta = trace.SpanContextFromContext(metaCtx)
 		metaBaggage = c.baggage != ""
 	}
-	if len(header) > 0 {
+	if p.headerHasFields(header) {
 		c := checkedCarrier{header: header}
 		p.checkHeader(ctx, &c)
 		headerCtx = p.prop.Extract(base, &c)
@@ -165,6 +165,27 @@ func (p *Propagation) Extract(ctx context.Context, header http.Header, meta map[
 		out = baggage.ContextWithBaggage(ctx, baggage.FromContext(headerCtx))
 	}
 	return out, ex
+}
+
+// metaHasFields and headerHasFields report whether a carrier holds any of
+// the propagator's fields, so that requests without trace context skip the
+// propagator.
+func (p *Propagation) metaHasFields(meta map[string]any) bool {
+	for _, f := range p.fields {
+		if _, ok := meta[f]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Propagation) headerHasFields(header http.Header) bool {
+	for _, f := range p.headerFields {
+		if len(header[f]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkMeta fills c with the validated W3C values of c.meta. A reserved key

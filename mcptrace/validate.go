@@ -153,7 +153,8 @@ func isDigit(c byte) bool      { return '0' <= c && c <= '9' }
 //	key            = token
 //	value          = *baggage-octet, with valid percent-encoding
 //
-// Empty properties (";;") are tolerated, as common parsers do. The size
+// Empty properties (";;") are tolerated, as common parsers do; blank ones
+// are not. The size
 // limit is checked separately, so that it can be counted apart.
 func validBaggage(s string) bool {
 	members := 0
@@ -179,7 +180,7 @@ func validBaggageMember(m string) bool {
 	for hasProps {
 		var p string
 		p, props, hasProps = strings.Cut(props, ";")
-		if trimOWS(p) == "" {
+		if p == "" {
 			continue
 		}
 		pk, pv, hasValue := strings.Cut(p, "=")

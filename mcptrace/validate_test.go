@@ -96,6 +96,7 @@ func TestValidBaggage(t *testing.T) {
 		{"spaces", "k1 = v1 , k2=v2", true},
 		{"properties", "k=v;p1;p2=x", true},
 		{"empty property", "k=v;;p", true},
+		{"blank property", "0=; ", false},
 		{"empty value", "k=", true},
 		{"64 members", members(64), true},
 		{"65 members", members(65), false},
