@@ -36,12 +36,12 @@ func TestQuickRun(t *testing.T) {
 		if r.Calls == 0 || r.Errors != 0 {
 			t.Errorf("%s: got %d calls and %d errors (%s), want calls and no errors", r.Scenario, r.Calls, r.Errors, r.FirstError)
 		}
-		if r.P50 <= 0 || r.P99 < r.P50 || r.AllocsPerCall <= 0 {
-			t.Errorf("%s: got p50 %v p99 %v allocs %v, want positive and ordered", r.Scenario, r.P50, r.P99, r.AllocsPerCall)
+		if r.P50 <= 0 || r.P99 < r.P50 || r.AllocsPerCall <= 0 || r.CPUPerCall <= 0 {
+			t.Errorf("%s: got p50 %v p99 %v allocs %v cpu %v, want positive and ordered", r.Scenario, r.P50, r.P99, r.AllocsPerCall, r.CPUPerCall)
 		}
 	}
 	gw, ok := find(rep.Results, "gateway", 1)
-	if !ok || gw.Baseline != "direct" || gw.ThroughputRatio <= 0 {
+	if !ok || gw.Baseline != "direct" || gw.ThroughputRatio <= 0 || gw.CPURatio <= 0 {
 		t.Errorf("got gateway result %+v, want a ratio against direct", gw)
 	}
 	// The gateway decodes and re-encodes every call: it must allocate.

@@ -55,6 +55,9 @@ type measurement struct {
 	// path and backend); differences between scenarios are what a path adds.
 	AllocsPerCall float64 `json:"allocs_per_call"`
 	BytesPerCall  float64 `json:"bytes_per_call"`
+	// CPUPerCall is the process's CPU time (all of it: load generator,
+	// path and backend) per call.
+	CPUPerCall time.Duration `json:"cpu_per_call_ns"`
 	// ConnectP50 is the median time a worker took to open its session.
 	ConnectP50 time.Duration `json:"connect_p50_ns"`
 }
@@ -105,6 +108,7 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0 := processCPU()
 	start := time.Now()
 	phase.Store(phaseMeasure)
 	err = pause(ctx, d)
@@ -112,6 +116,7 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	// Calls in flight finish inside the window: they are counted.
 	wg.Wait()
 	m.Elapsed = time.Since(start)
+	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&after)
 	if perr := stopProfile(); err == nil {
 		err = perr
@@ -137,6 +142,7 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	m.P99 = percentile(all, 0.99)
 	m.AllocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(m.Calls)
 	m.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(m.Calls)
+	m.CPUPerCall = cpu / time.Duration(m.Calls)
 	return m, nil
 }
 

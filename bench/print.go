@@ -21,14 +21,14 @@ func printReport(w io.Writer, rep *report) {
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%-22s\t", "scenario")
-	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\t+p50\t+allocs\t+B/call\tcalls/s by round\tx base by round\t")
+	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tcpu/call\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\tx base cpu\t+p50\t+cpu\t+allocs\t+B/call\tcalls/s by round\tx base by round\t")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t\t", r.Scenario, r.Concurrency, r.PerSecond,
-			fmtDur(r.P50), fmtDur(r.P99), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors)
+		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t\t", r.Scenario, r.Concurrency, r.PerSecond,
+			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.CPUPerCall), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors)
 		if r.ThroughputRatio > 0 {
-			fmt.Fprintf(tw, "%s\t%.3f\t%s\t%+.0f\t%+.0f\t", r.Baseline, r.ThroughputRatio, signedDur(r.AddedP50), r.AddedAllocs, r.AddedBytes)
+			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%s\t%s\t%+.0f\t%+.0f\t", r.Baseline, r.ThroughputRatio, r.CPURatio, signedDur(r.AddedP50), signedDur(r.AddedCPU), r.AddedAllocs, r.AddedBytes)
 		} else {
-			fmt.Fprint(tw, "-\t-\t-\t-\t-\t")
+			fmt.Fprint(tw, "-\t-\t-\t-\t-\t-\t-\t")
 		}
 		var rs []string
 		for _, v := range r.PerSecondRounds {

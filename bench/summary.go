@@ -20,6 +20,13 @@ type result struct {
 	ThroughputRatioRounds []float64 `json:"throughput_ratio_rounds,omitempty"`
 	// AddedP50 is p50 minus the baseline's p50.
 	AddedP50 time.Duration `json:"added_p50_ns,omitempty"`
+	// CPURatio is the baseline's CPU time per call over this one's: the
+	// throughput ratio to expect when the cores are saturated by this
+	// process alone. It is robust to other work on the machine, which the
+	// measured ratio is not.
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
+	// AddedCPU is CPU time per call over the baseline's.
+	AddedCPU time.Duration `json:"added_cpu_per_call_ns,omitempty"`
 	// AddedAllocs and AddedBytes are per call, over the baseline's.
 	AddedAllocs float64 `json:"added_allocs_per_call,omitempty"`
 	AddedBytes  float64 `json:"added_bytes_per_call,omitempty"`
@@ -57,6 +64,10 @@ func summarize(sel []scenario, concs []int, rounds []measurement) []result {
 		base := out[j]
 		r.ThroughputRatio = r.PerSecond / base.PerSecond
 		r.AddedP50 = r.P50 - base.P50
+		r.AddedCPU = r.CPUPerCall - base.CPUPerCall
+		if r.CPUPerCall > 0 {
+			r.CPURatio = float64(base.CPUPerCall) / float64(r.CPUPerCall)
+		}
 		r.AddedAllocs = r.AllocsPerCall - base.AllocsPerCall
 		r.AddedBytes = r.BytesPerCall - base.BytesPerCall
 		for _, m := range rounds {

@@ -26,7 +26,7 @@ type verdict struct {
 
 func atLeastRatio(min float64) func(result) (string, bool) {
 	return func(r result) (string, bool) {
-		return fmt.Sprintf("%.3f x %s", r.ThroughputRatio, r.Baseline), r.ThroughputRatio >= min
+		return fmt.Sprintf("%.3f x %s (from CPU per call: %.3f)", r.ThroughputRatio, r.Baseline, r.CPURatio), r.ThroughputRatio >= min
 	}
 }
 
