@@ -20,27 +20,35 @@ func printReport(w io.Writer, rep *report) {
 		s.Duration, s.Warmup, s.Rounds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-22s\t", "scenario")
-	fmt.Fprintln(tw, "conc\tcalls/s\tp50\tp99\tcpu/call\tallocs/call\tB/call\tconnect\terrors\t\tbaseline\tx base\tx base cpu\t+p50\t+cpu\t+allocs\t+B/call\tcalls/s by round\tx base by round\t")
+	fmt.Fprintf(tw, "%-22s\tconc\tcalls/s\tp50\tp99\tcpu/call\tallocs/call\tB/call\tconnect\terrors\tcalls/s by round\t\n", "scenario")
 	for _, r := range rep.Results {
-		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t\t", r.Scenario, r.Concurrency, r.PerSecond,
-			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.CPUPerCall), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors)
-		if r.ThroughputRatio > 0 {
-			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%s\t%s\t%+.0f\t%+.0f\t", r.Baseline, r.ThroughputRatio, r.CPURatio, signedDur(r.AddedP50), signedDur(r.AddedCPU), r.AddedAllocs, r.AddedBytes)
-		} else {
-			fmt.Fprint(tw, "-\t-\t-\t-\t-\t-\t-\t")
-		}
 		var rs []string
 		for _, v := range r.PerSecondRounds {
 			rs = append(rs, fmt.Sprintf("%.0f", v))
+		}
+		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t%s\t\n", r.Scenario, r.Concurrency, r.PerSecond,
+			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.CPUPerCall), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors,
+			strings.Join(rs, " "))
+	}
+	tw.Flush()
+
+	// What each path adds to its baseline, at the same concurrency.
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-22s\tconc\tbaseline\tx base\tx base by round\tx base cpu\t+p50\t+cpu/call\t+allocs/call\t+B/call\t\n", "compared")
+	for _, r := range rep.Results {
+		if r.ThroughputRatio == 0 {
+			continue
 		}
 		var xs []string
 		for _, v := range r.ThroughputRatioRounds {
 			xs = append(xs, fmt.Sprintf("%.2f", v))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t\n", strings.Join(rs, " "), strings.Join(xs, " "))
+		fmt.Fprintf(tw, "%-22s\t%d\t%s\t%.3f\t%s\t%.3f\t%s\t%s\t%+.0f\t%+.0f\t\n", r.Scenario, r.Concurrency, r.Baseline,
+			r.ThroughputRatio, strings.Join(xs, " "), r.CPURatio, signedDur(r.AddedP50), signedDur(r.AddedCPU), r.AddedAllocs, r.AddedBytes)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "x base: calls/s over the baseline's; x base cpu: the baseline's CPU per call over this one's, the ratio when the cores are saturated by this process alone")
 	for _, r := range rep.Results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s at c%d: %s\n", r.Scenario, r.Concurrency, r.FirstError)
