@@ -16,8 +16,9 @@ import (
 // params._meta, after the [WithBaggage] policy. Every other _meta key
 // (progressToken and the rest) is kept, and the caller's map is never
 // written: the params' Meta field points at the copy while the message is
-// sent and is restored afterwards. A message sent without params gets params
-// holding only _meta.
+// sent and is restored afterwards, so one params value must not be used by
+// concurrent calls (the SDK writes to params too). A message sent without
+// params gets params holding only _meta.
 //
 // It records mcp.client.operation.duration and mcp.client.session.duration.
 // The client cannot see its transport: use [WithServerAddress] and

@@ -38,6 +38,9 @@ type rig struct {
 	// roundTripper wraps the client's HTTP transport (http only).
 	roundTripper  func(http.RoundTripper) http.RoundTripper
 	clientOptions *mcp.ClientOptions
+	// serverCtx is the context the server session is connected with
+	// (memory only); nil for context.Background.
+	serverCtx context.Context
 }
 
 // started is a connected rig.
@@ -71,7 +74,11 @@ func (r rig) start(t *testing.T, tel *telemetry) started {
 	switch r.transport {
 	case "memory":
 		ct, stt := mcp.NewInMemoryTransports()
-		ss, err := server.Connect(ctx, stt, nil)
+		sctx := ctx
+		if r.serverCtx != nil {
+			sctx = r.serverCtx
+		}
+		ss, err := server.Connect(sctx, stt, nil)
 		if err != nil {
 			t.Fatalf("server connect: %v", err)
 		}

@@ -241,6 +241,21 @@ func TestServerSessionContext(t *testing.T) {
 	}
 }
 
+// TestServerRootIgnoresSessionSpan checks rule 4 when the session's own
+// context holds a span: a request without context is still a new root.
+func TestServerRootIgnoresSessionSpan(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	serverCtx := remoteContext(context.Background(), t, traceparentB)
+	s := rig{transport: "memory", protocol: legacyProtocol, serverCtx: serverCtx}.start(t, tel)
+	inspect(context.Background(), t, s.cs, nil)
+	server := tel.span(t, "tools/call inspect", trace.SpanKindServer)
+	if server.Parent().IsValid() || server.SpanContext().TraceID().String() == traceIDB {
+		t.Errorf("got parent %v in trace %s, want a new root", server.Parent(), server.SpanContext().TraceID())
+	}
+	wantAttrs(t, server, map[attribute.Key]any{"tracegate.trace_context.source": "none"})
+}
+
 // TestServerStatelessHasNoSessionContext checks that with the 2026-07-28
 // protocol each request stands alone.
 func TestServerStatelessHasNoSessionContext(t *testing.T) {
@@ -317,29 +332,31 @@ func TestErrors(t *testing.T) {
 		{"nope", "-32602", "-32602", `unknown tool "nope"`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.tool, func(t *testing.T) {
-			t.Parallel()
-			tel := newTelemetry(t)
-			s := rig{transport: "memory", clientMiddleware: true}.start(t, tel)
-			_, _ = s.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tt.tool})
+		for _, transport := range []string{"memory", "http"} {
+			t.Run(transport+"/"+tt.tool, func(t *testing.T) {
+				t.Parallel()
+				tel := newTelemetry(t)
+				s := rig{transport: transport, protocol: legacyProtocol, clientMiddleware: true}.start(t, tel)
+				_, _ = s.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tt.tool})
 
-			for _, kind := range []trace.SpanKind{trace.SpanKindClient, trace.SpanKindServer} {
-				sp := tel.span(t, "tools/call "+tt.tool, kind)
-				wantAttrs(t, sp, map[attribute.Key]any{"error.type": tt.wantErrorType, "rpc.response.status_code": tt.wantStatusCode})
-				if st := sp.Status(); st.Code != codes.Error || st.Description != tt.wantMessage {
-					t.Errorf("%s: got status %v %q, want Error %q", kind, st.Code, st.Description, tt.wantMessage)
+				for _, kind := range []trace.SpanKind{trace.SpanKindClient, trace.SpanKindServer} {
+					sp := tel.span(t, "tools/call "+tt.tool, kind)
+					wantAttrs(t, sp, map[attribute.Key]any{"error.type": tt.wantErrorType, "rpc.response.status_code": tt.wantStatusCode})
+					if st := sp.Status(); st.Code != codes.Error || st.Description != tt.wantMessage {
+						t.Errorf("%s: got status %v %q, want Error %q", kind, st.Code, st.Description, tt.wantMessage)
+					}
 				}
-			}
-			for _, name := range []string{metricServerOperation, metricClientOperation} {
-				points := tel.histogramPoints(t, name)
-				if !slices.ContainsFunc(points, func(p metricdataPoint) bool {
-					v, _ := p.Attributes.Value("error.type")
-					return v.AsString() == tt.wantErrorType
-				}) {
-					t.Errorf("%s: got no point with error.type=%s", name, tt.wantErrorType)
+				for _, name := range []string{metricServerOperation, metricClientOperation} {
+					points := tel.histogramPoints(t, name)
+					if !slices.ContainsFunc(points, func(p metricdataPoint) bool {
+						v, _ := p.Attributes.Value("error.type")
+						return v.AsString() == tt.wantErrorType
+					}) {
+						t.Errorf("%s: got no point with error.type=%s", name, tt.wantErrorType)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
