@@ -171,7 +171,7 @@ func (r *runner) close(ctx context.Context) {
 	hdr := http.Header{}
 	r.prop.Inject(ctx, propagation.HeaderCarrier(hdr))
 	if err := r.conn.close(closeCtx, hdr); err != nil {
-		r.report.Warnings = append(r.report.Warnings, asFailure(err, r.opts.Timeout).Error())
+		r.report.Warnings = append(r.report.Warnings, "ending the session (DELETE): "+asFailure(err, r.opts.Timeout).Error())
 	}
 }
 

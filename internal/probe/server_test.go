@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -94,8 +95,8 @@ type weatherArgs struct {
 // newMCPServer returns a go-sdk server with tools, a resource and a prompt:
 //   - get_weather returns "sunny in {city}";
 //   - broken returns isError with a message;
-//   - slow blocks until its request is cancelled.
-func newMCPServer(rec *recorder) *mcp.Server {
+//   - slow blocks until its request is cancelled or release is closed.
+func newMCPServer(rec *recorder, release <-chan struct{}) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "weather-demo", Version: "1.2.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "get_weather", Description: "weather by city"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in weatherArgs) (*mcp.CallToolResult, any, error) {
@@ -107,8 +108,12 @@ func newMCPServer(rec *recorder) *mcp.Server {
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "slow", Description: "never answers"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
-			<-ctx.Done()
-			return nil, nil, ctx.Err()
+			select {
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			case <-release:
+				return nil, nil, errors.New("released")
+			}
 		})
 	s.AddResource(&mcp.Resource{URI: "file:///readme.txt", Name: "readme", MIMEType: "text/plain"},
 		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
@@ -128,24 +133,35 @@ func newMCPServer(rec *recorder) *mcp.Server {
 func startStreamable(t *testing.T, stateless bool) (string, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	srv := newMCPServer(rec)
+	release := make(chan struct{})
+	srv := newMCPServer(rec, release)
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless})
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", rec.wrap(h))
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp", rec
+	url := serve(t, rec.wrap(h))
+	t.Cleanup(func() { close(release) }) // runs before the server closes
+	return url, rec
 }
 
 // startSSE serves a go-sdk server over the 2024-11-05 HTTP+SSE transport at /sse.
 func startSSE(t *testing.T) (string, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	srv := newMCPServer(rec)
+	release := make(chan struct{})
+	srv := newMCPServer(rec, release)
 	h := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	mux := http.NewServeMux()
 	mux.Handle("/sse", rec.wrap(h))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
+	t.Cleanup(func() { close(release) })
 	return ts.URL + "/sse", rec
+}
+
+// serve mounts h at /mcp on a test server and returns that URL.
+func serve(t *testing.T, h http.Handler) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", h)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp"
 }

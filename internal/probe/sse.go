@@ -166,6 +166,9 @@ func (s *legacySSE) call(ctx context.Context, method string, params any, hdr htt
 				}
 			}
 		case <-ctx.Done():
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+			_ = s.notify(cctx, "notifications/cancelled", cancelParams(ctx, id), hdr)
+			cancel()
 			return nil, diagnoseTransport(ctx.Err(), s.timeout)
 		}
 	}

@@ -29,6 +29,17 @@ const (
 	headerName            = "Mcp-Name"   // 2026-07-28, SEP-2243
 )
 
+// cancelTimeout bounds the notifications/cancelled sent after a timeout.
+const cancelTimeout = 2 * time.Second
+
+func cancelParams(ctx context.Context, id int64) map[string]any {
+	reason := "cancelled by the probe"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		reason = "probe step timed out"
+	}
+	return map[string]any{"requestId": id, "reason": reason}
+}
+
 // rpcRequest is an outgoing JSON-RPC 2.0 request, or a notification when ID
 // is nil.
 type rpcRequest struct {
@@ -120,6 +131,17 @@ func (s *streamable) session() string      { return s.sessionID }
 func (s *streamable) call(ctx context.Context, method string, params any, hdr http.Header) (json.RawMessage, error) {
 	s.nextID++
 	id := s.nextID
+	msg, err := s.roundTrip(ctx, id, method, params, hdr)
+	if err != nil {
+		if ctx.Err() != nil {
+			s.cancelRequest(ctx, id, hdr)
+		}
+		return nil, err
+	}
+	return msg.result()
+}
+
+func (s *streamable) roundTrip(ctx context.Context, id int64, method string, params any, hdr http.Header) (*rpcMessage, error) {
 	resp, err := s.post(ctx, rpcRequest{JSONRPC: "2.0", ID: &id, Method: method, Params: params}, hdr)
 	if err != nil {
 		return nil, err
@@ -129,11 +151,16 @@ func (s *streamable) call(ctx context.Context, method string, params any, hdr ht
 	if sid := resp.Header.Get(headerSessionID); sid != "" && s.sessionID == "" && method == "initialize" {
 		s.sessionID = sid
 	}
-	msg, err := s.readResponse(ctx, resp, id)
-	if err != nil {
-		return nil, err
-	}
-	return msg.result()
+	return s.readResponse(ctx, resp, id)
+}
+
+// cancelRequest tells the server to stop work the probe gave up on
+// (basic/utilities/cancellation), so that a hung handler does not outlive
+// the probe's session.
+func (s *streamable) cancelRequest(ctx context.Context, id int64, hdr http.Header) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	_ = s.notify(cctx, "notifications/cancelled", cancelParams(ctx, id), hdr)
 }
 
 func (s *streamable) notify(ctx context.Context, method string, params any, hdr http.Header) error {
