@@ -221,6 +221,9 @@ func (r *runner) step(ctx context.Context, spec stepSpec, fn stepFunc) bool {
 	start := time.Now()
 	detail, err := fn(stepCtx, meta, hdr)
 	st := Step{Name: spec.name, OK: err == nil, Latency: time.Since(start), Detail: detail}
+	cctx, cancelCtx := context.WithTimeout(context.WithoutCancel(ctx), min(r.opts.Timeout, cancelTimeout))
+	r.conn.cancelAbandoned(cctx, hdr)
+	cancelCtx()
 
 	if r.protocol != "" {
 		span.SetAttributes(attrProtocolVersion.String(r.protocol))

@@ -22,8 +22,9 @@ type legacySSE struct {
 	header    http.Header
 	timeout   time.Duration
 
-	postURL string
-	nextID  int64
+	postURL   string
+	nextID    int64
+	abandoned abandoned
 
 	cancel   context.CancelFunc
 	msgs     chan rpcMessage
@@ -89,7 +90,11 @@ func (s *legacySSE) readStream(req *http.Request, endpoint chan<- string) {
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		s.err = diagnoseStatus(resp, body, false)
+		f := diagnoseStatus(resp, body, false)
+		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusMethodNotAllowed {
+			f.msg += " (a Streamable HTTP endpoint? try -transport streamable)"
+		}
+		s.err = f
 		return
 	}
 	if ct := resp.Header.Get("Content-Type"); mediaType(ct) != "text/event-stream" {
@@ -166,12 +171,16 @@ func (s *legacySSE) call(ctx context.Context, method string, params any, hdr htt
 				}
 			}
 		case <-ctx.Done():
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-			_ = s.notify(cctx, "notifications/cancelled", cancelParams(ctx, id), hdr)
-			cancel()
+			if method != "initialize" {
+				s.abandoned.add(ctx, id)
+			}
 			return nil, diagnoseTransport(ctx.Err(), s.timeout)
 		}
 	}
+}
+
+func (s *legacySSE) cancelAbandoned(ctx context.Context, hdr http.Header) {
+	s.abandoned.send(ctx, s, hdr)
 }
 
 func (s *legacySSE) notify(ctx context.Context, method string, params any, hdr http.Header) error {

@@ -32,12 +32,25 @@ const (
 // cancelTimeout bounds the notifications/cancelled sent after a timeout.
 const cancelTimeout = 2 * time.Second
 
-func cancelParams(ctx context.Context, id int64) map[string]any {
+// abandoned lists requests the probe gave up on, so that it can tell the
+// server to stop working on them (basic/utilities/cancellation): a hung
+// handler would otherwise outlive the probe and hold its session open.
+type abandoned []map[string]any
+
+func (a *abandoned) add(ctx context.Context, id int64) {
 	reason := "cancelled by the probe"
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		reason = "probe step timed out"
 	}
-	return map[string]any{"requestId": id, "reason": reason}
+	*a = append(*a, map[string]any{"requestId": id, "reason": reason})
+}
+
+// send notifies the server of each abandoned request and forgets them.
+func (a *abandoned) send(ctx context.Context, c conn, hdr http.Header) {
+	for _, params := range *a {
+		_ = c.notify(ctx, "notifications/cancelled", params, hdr)
+	}
+	*a = nil
 }
 
 // rpcRequest is an outgoing JSON-RPC 2.0 request, or a notification when ID
@@ -103,6 +116,9 @@ type conn interface {
 	setProtocol(version string)
 	// session returns the session ID, if the server assigned one.
 	session() string
+	// cancelAbandoned sends notifications/cancelled for requests whose
+	// step timed out or was cancelled.
+	cancelAbandoned(ctx context.Context, hdr http.Header)
 	// close ends the session; it is safe to call more than once.
 	close(ctx context.Context, hdr http.Header) error
 }
@@ -119,6 +135,7 @@ type streamable struct {
 	sessionID string
 	nextID    int64
 	closed    bool
+	abandoned abandoned
 }
 
 func newStreamable(client *http.Client, endpoint *url.URL, header http.Header, timeout time.Duration) *streamable {
@@ -133,12 +150,18 @@ func (s *streamable) call(ctx context.Context, method string, params any, hdr ht
 	id := s.nextID
 	msg, err := s.roundTrip(ctx, id, method, params, hdr)
 	if err != nil {
-		if ctx.Err() != nil {
-			s.cancelRequest(ctx, id, hdr)
+		// initialize must not be cancelled; a stateless server learns of
+		// it from the closed connection instead (SEP-2575).
+		if ctx.Err() != nil && method != "initialize" && s.sessionID != "" {
+			s.abandoned.add(ctx, id)
 		}
 		return nil, err
 	}
 	return msg.result()
+}
+
+func (s *streamable) cancelAbandoned(ctx context.Context, hdr http.Header) {
+	s.abandoned.send(ctx, s, hdr)
 }
 
 func (s *streamable) roundTrip(ctx context.Context, id int64, method string, params any, hdr http.Header) (*rpcMessage, error) {
@@ -152,15 +175,6 @@ func (s *streamable) roundTrip(ctx context.Context, id int64, method string, par
 		s.sessionID = sid
 	}
 	return s.readResponse(ctx, resp, id)
-}
-
-// cancelRequest tells the server to stop work the probe gave up on
-// (basic/utilities/cancellation), so that a hung handler does not outlive
-// the probe's session.
-func (s *streamable) cancelRequest(ctx context.Context, id int64, hdr http.Header) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-	defer cancel()
-	_ = s.notify(cctx, "notifications/cancelled", cancelParams(ctx, id), hdr)
 }
 
 func (s *streamable) notify(ctx context.Context, method string, params any, hdr http.Header) error {

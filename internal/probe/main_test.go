@@ -1,0 +1,672 @@
+package probe
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// syncBuffer is a goroutine-safe writer that reports each complete line.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	partial string
+	lines   chan string
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{lines: make(chan string, 100)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	b.partial += string(p)
+	for {
+		line, rest, ok := strings.Cut(b.partial, "\n")
+		if !ok {
+			break
+		}
+		b.partial = rest
+		select {
+		case b.lines <- line:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+var traceIDLine = regexp.MustCompile(`(?m)^trace_id=([0-9a-f]{32})$`)
+
+func TestMainHealthyServer(t *testing.T) {
+	t.Parallel()
+	url, srv := startStreamable(t, false)
+	code, out, errOut := runMain(t,
+		"-tool", "get_weather", "-args", `{"city":"Paris"}`, "-expect", "sunny",
+		"-resource", "file:///readme.txt", "-prompt", "greet", "-prompt-args", `{"name":"Ada"}`,
+		"-viewer", "http://127.0.0.1:9090/", url)
+	if code != 0 {
+		t.Fatalf("got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	wantLines := []*regexp.Regexp{
+		regexp.MustCompile(`^ok   initialize +[0-9.]+m?s  server=weather-demo 1\.2\.0 protocol=2025-11-25$`),
+		regexp.MustCompile(`^ok   tools/list +[0-9.]+m?s  3 tools$`),
+		regexp.MustCompile(`^ok   tools/call get_weather +[0-9.]+m?s  1 content block, contains "sunny"$`),
+		regexp.MustCompile(`^ok   resources/read +[0-9.]+m?s  1 content item from file:///readme.txt$`),
+		regexp.MustCompile(`^ok   prompts/get greet +[0-9.]+m?s  1 message$`),
+		regexp.MustCompile(`^trace_id=[0-9a-f]{32}$`),
+		regexp.MustCompile(`^viewer_url=http://127\.0\.0\.1:9090/ui/\?trace=[0-9a-f]{32}$`),
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(wantLines) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(wantLines), out)
+	}
+	for i, re := range wantLines {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d: got %q, want match for %s", i, lines[i], re)
+		}
+	}
+	m := traceIDLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("got no trace_id line in:\n%s", out)
+	}
+	traceID := m[1]
+	if !strings.HasSuffix(lines[6], traceID) {
+		t.Errorf("got viewer line %q, want it to end in trace ID %s", lines[6], traceID)
+	}
+	// The server saw the printed trace in every header and every _meta.
+	for _, h := range srv.httpSeen() {
+		if !strings.HasPrefix(h.headerParent, "00-"+traceID+"-") || !strings.HasSuffix(h.headerParent, "-01") {
+			t.Errorf("request %q: got traceparent header %q, want sampled trace %s", h.method, h.headerParent, traceID)
+		}
+	}
+	metas := srv.metaSeen()
+	if len(metas) == 0 {
+		t.Fatal("server middleware saw no messages")
+	}
+	for _, m := range metas {
+		if !strings.HasPrefix(m.metaParent, "00-"+traceID+"-") || !strings.HasSuffix(m.metaParent, "-01") {
+			t.Errorf("%s: got _meta.traceparent %q, want sampled trace %s", m.method, m.metaParent, traceID)
+		}
+	}
+}
+
+func TestMainStatelessAndSSE(t *testing.T) {
+	t.Parallel()
+	statelessURL, _ := startStreamable(t, true)
+	sseURL, _ := startSSE(t)
+	tests := []struct {
+		name      string
+		args      []string
+		wantFirst string
+	}{
+		{"stateless", []string{"-protocol", "2026-07-28", statelessURL}, "ok   server/discover"},
+		{"sse auto-detected", []string{sseURL}, "ok   initialize"},
+		{"sse forced", []string{"-transport", "sse", sseURL}, "ok   initialize"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runMain(t, append([]string{"-tool", "get_weather", "-args", `{"city":"Rome"}`, "-expect", "Rome"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("got exit %d, want 0\n%s%s", code, out, errOut)
+			}
+			if !strings.HasPrefix(out, tc.wantFirst) {
+				t.Errorf("got output starting %q, want %q", firstLine(out), tc.wantFirst)
+			}
+			if !strings.Contains(out, "ok   tools/call get_weather") {
+				t.Errorf("got output without a passing tools/call:\n%s", out)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// startStatic serves h at /mcp and returns the URL.
+func startStatic(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	return serve(t, h)
+}
+
+// startHanging serves an endpoint that never answers, until the test ends.
+func startHanging(t *testing.T) string {
+	t.Helper()
+	release := make(chan struct{})
+	url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release) })
+	return url
+}
+
+func startTLS(t *testing.T) string {
+	t.Helper()
+	srv := newMCPServer(nil, nil)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	ts := httptest.NewUnstartedServer(h)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake errors are the point
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp"
+}
+
+func startWithAuth(t *testing.T, token string) string {
+	t.Helper()
+	srv := newMCPServer(nil, nil)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcp", resource_metadata="http://example.test/.well-known/oauth-protected-resource"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
+
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/mcp"
+}
+
+func TestMainDiagnosesFaults(t *testing.T) {
+	t.Parallel()
+	healthy, _ := startStreamable(t, false)
+	tlsURL := startTLS(t)
+	authURL := startWithAuth(t, "s3cret")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantLine string // the FAIL line's prefix
+		wantMsg  []string
+	}{
+		{name: "dns failure", args: []string{"http://no-such-host.invalid/mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{`cannot resolve host "no-such-host.invalid"`}},
+		{name: "connection refused", args: []string{closedPortURL(t)}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"connection refused", "is the server running"}},
+		{name: "tls untrusted", args: []string{tlsURL}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"TLS certificate not trusted", "-insecure"}},
+		{name: "tls insecure passes", args: []string{"-insecure", tlsURL}, wantCode: 0,
+			wantLine: "ok   tools/list"},
+		{name: "http to https port", args: []string{strings.Replace(healthy, "http://", "https://", 1)}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"does not speak TLS"}},
+		{name: "401 without token", args: []string{authURL}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"HTTP 401", "-bearer", `WWW-Authenticate: Bearer realm="mcp"`}},
+		{name: "401 wrong token", args: []string{"-bearer", "wrong", authURL}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"HTTP 401"}},
+		{name: "bearer passes", args: []string{"-bearer", "s3cret", authURL}, wantCode: 0,
+			wantLine: "ok   tools/list"},
+		{name: "header passes", args: []string{"-header", "Authorization=Bearer s3cret", authURL}, wantCode: 0,
+			wantLine: "ok   tools/list"},
+		{name: "404 wrong path", args: []string{strings.TrimSuffix(healthy, "/mcp") + "/api"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"HTTP 404", "not an MCP endpoint?"}},
+		{name: "405", args: []string{startStatic(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		})}, wantCode: 1, wantLine: "FAIL initialize", wantMsg: []string{"HTTP 405", "not an MCP endpoint?"}},
+		{name: "html page", args: []string{startStatic(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, "<!DOCTYPE html><html><body>Welcome</body></html>")
+		})}, wantCode: 1, wantLine: "FAIL initialize", wantMsg: []string{"HTML page", "not an MCP endpoint?"}},
+		{name: "json but not json-rpc", args: []string{startStatic(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ok"}`)
+		})}, wantCode: 1, wantLine: "FAIL initialize", wantMsg: []string{"not a JSON-RPC 2.0 response"}},
+		{name: "server error", args: []string{startStatic(t, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "boom: database down", http.StatusInternalServerError)
+		})}, wantCode: 1, wantLine: "FAIL initialize", wantMsg: []string{"HTTP 500 Internal Server Error: boom: database down"}},
+		{name: "hanging server", args: []string{"-timeout", "150ms", startHanging(t)}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"timeout after 150ms"}},
+		{name: "hanging tool", args: []string{"-timeout", "150ms", "-tool", "slow", healthy}, wantCode: 1,
+			wantLine: "FAIL tools/call slow", wantMsg: []string{"timeout after 150ms"}},
+		{name: "json-rpc error", args: []string{"-tool", "nope", healthy}, wantCode: 1,
+			wantLine: "FAIL tools/call nope", wantMsg: []string{"JSON-RPC error -32602", `unknown tool "nope"`}},
+		{name: "tool isError", args: []string{"-tool", "broken", healthy}, wantCode: 1,
+			wantLine: "FAIL tools/call broken", wantMsg: []string{"isError", "backend database unreachable"}},
+		{name: "expect mismatch", args: []string{"-tool", "get_weather", "-args", `{"city":"Oslo"}`, "-expect", "rain", healthy}, wantCode: 1,
+			wantLine: "FAIL tools/call get_weather", wantMsg: []string{`does not contain "rain"`}},
+		{name: "unknown resource", args: []string{"-resource", "file:///missing", healthy}, wantCode: 1,
+			wantLine: "FAIL resources/read", wantMsg: []string{"JSON-RPC error"}},
+		{name: "sse transport on streamable endpoint", args: []string{"-transport", "sse", healthy}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"HTTP 400", "try -transport streamable"}},
+		{name: "stateless on stateful server", args: []string{"-protocol", "2026-07-28", healthy}, wantCode: 1,
+			wantLine: "FAIL server/discover", wantMsg: []string{"not 2026-07-28"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runMain(t, tc.args...)
+			if code != tc.wantCode {
+				t.Errorf("got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
+			}
+			var line string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, tc.wantLine) {
+					line = l
+				}
+			}
+			if line == "" {
+				t.Fatalf("got no line starting %q in:\n%s", tc.wantLine, out)
+			}
+			for _, want := range tc.wantMsg {
+				if !strings.Contains(line, want) {
+					t.Errorf("got %q, want it to contain %q", line, want)
+				}
+			}
+			if strings.Contains(out+errOut, "s3cret") {
+				t.Errorf("output leaks the bearer token:\n%s%s", out, errOut)
+			}
+			if !traceIDLine.MatchString(out) {
+				t.Errorf("got no trace_id line in:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestMainUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no URL", nil},
+		{"two URLs", []string{"http://a/mcp", "http://b/mcp"}},
+		{"bad scheme", []string{"ftp://example.com/mcp"}},
+		{"no host", []string{"http:///mcp"}},
+		{"bad URL syntax", []string{"http://[::1/mcp"}},
+		{"unknown flag", []string{"-nope", "http://a/mcp"}},
+		{"bad args JSON", []string{"-tool", "t", "-args", "{city:", "http://a/mcp"}},
+		{"args not an object", []string{"-tool", "t", "-args", "[1]", "http://a/mcp"}},
+		{"args without tool", []string{"-args", "{}", "http://a/mcp"}},
+		{"expect without tool", []string{"-expect", "x", "http://a/mcp"}},
+		{"prompt args not strings", []string{"-prompt", "p", "-prompt-args", `{"n":1}`, "http://a/mcp"}},
+		{"prompt args without prompt", []string{"-prompt-args", `{"n":"v"}`, "http://a/mcp"}},
+		{"zero interval", []string{"-interval", "0s", "http://a/mcp"}},
+		{"negative interval", []string{"-interval", "-1s", "http://a/mcp"}},
+		{"bad interval", []string{"-interval", "often", "http://a/mcp"}},
+		{"zero timeout", []string{"-timeout", "0", "http://a/mcp"}},
+		{"unknown protocol", []string{"-protocol", "1999-01-01", "http://a/mcp"}},
+		{"unknown transport", []string{"-transport", "pigeon", "http://a/mcp"}},
+		{"stateless over sse", []string{"-protocol", "2026-07-28", "-transport", "sse", "http://a/mcp"}},
+		{"header without =", []string{"-header", "X-Token", "http://a/mcp"}},
+		{"header bad name", []string{"-header", "Bad Name=v", "http://a/mcp"}},
+		{"header with CRLF", []string{"-header", "X-A=b\r\nX-Evil: 1", "http://a/mcp"}},
+		{"bearer with LF", []string{"-bearer", "tok\nX-Evil: 1", "http://a/mcp"}},
+		{"metrics without interval", []string{"-metrics-listen", "127.0.0.1:0", "http://a/mcp"}},
+		{"bad otlp URL", []string{"-otlp", "localhost:4318", "http://a/mcp"}},
+		{"bad viewer URL", []string{"-viewer", "ftp://x", "http://a/mcp"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runMain(t, tc.args...)
+			if code != 2 {
+				t.Errorf("got exit %d, want 2\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+			}
+			if !strings.HasPrefix(errOut, "tracegate probe: ") || !strings.Contains(errOut, "usage: tracegate probe") {
+				t.Errorf("got stderr %q, want an error line then the usage", errOut)
+			}
+			if out != "" {
+				t.Errorf("got stdout %q, want none", out)
+			}
+		})
+	}
+}
+
+func TestMainHelp(t *testing.T) {
+	t.Parallel()
+	code, out, _ := runMain(t, "-h")
+	if code != 0 || !strings.Contains(out, "usage: tracegate probe") {
+		t.Errorf("got exit %d and %q, want 0 and the usage", code, out)
+	}
+}
+
+func TestParseArgsFlagsAfterURL(t *testing.T) {
+	t.Parallel()
+	c, err := parseArgs([]string{"http://a/mcp", "-tool", "t", "-header", "X-A=1", "-header", "X-A=2", "-bearer", "tok"})
+	if err != nil {
+		t.Fatalf("parseArgs: %v", err)
+	}
+	if c.opts.URL != "http://a/mcp" || c.opts.Tool != "t" {
+		t.Errorf("got URL %q tool %q, want http://a/mcp and t", c.opts.URL, c.opts.Tool)
+	}
+	if got := c.opts.Header.Values("X-A"); len(got) != 2 || got[0] != "1" || got[1] != "2" {
+		t.Errorf("got X-A %q, want [1 2]", got)
+	}
+	if got := c.opts.Header.Get("Authorization"); got != "Bearer tok" {
+		t.Errorf("got Authorization %q, want Bearer tok", got)
+	}
+	c, err = parseArgs([]string{"-json", "--", "http://a/mcp"})
+	if err != nil || c.opts.URL != "http://a/mcp" || !c.json {
+		t.Errorf("with --: got %+v, %v, want the URL and -json", c, err)
+	}
+}
+
+func TestMainJSON(t *testing.T) {
+	t.Parallel()
+	url, _ := startStreamable(t, false)
+	tests := []struct {
+		name      string
+		args      []string
+		wantCode  int
+		wantOK    bool
+		wantSteps []string
+		wantError string
+	}{
+		{name: "ok", args: []string{"-tool", "get_weather", "-args", `{"city":"Lima"}`}, wantOK: true,
+			wantSteps: []string{"initialize", "tools/list", "tools/call get_weather"}},
+		{name: "failed step", args: []string{"-tool", "broken"}, wantCode: 1,
+			wantSteps: []string{"initialize", "tools/list", "tools/call broken"}, wantError: "backend database unreachable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := runMain(t, append(append([]string{"-json", "-viewer", "http://admin:9090"}, tc.args...), url)...)
+			if code != tc.wantCode {
+				t.Fatalf("got exit %d, want %d\n%s%s", code, tc.wantCode, out, errOut)
+			}
+			if strings.Count(out, "\n") != 1 {
+				t.Errorf("got %d lines, want one JSON object:\n%s", strings.Count(out, "\n"), out)
+			}
+			var got struct {
+				OK        bool   `json:"ok"`
+				TraceID   string `json:"trace_id"`
+				ViewerURL string `json:"viewer_url"`
+				Protocol  string `json:"protocol"`
+				Steps     []struct {
+					Name      string   `json:"name"`
+					OK        bool     `json:"ok"`
+					LatencyMS *float64 `json:"latency_ms"`
+					Error     string   `json:"error"`
+				} `json:"steps"`
+			}
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("output does not parse: %v\n%s", err, out)
+			}
+			if got.OK != tc.wantOK {
+				t.Errorf("got ok %v, want %v", got.OK, tc.wantOK)
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got.TraceID) {
+				t.Errorf("got trace_id %q, want 32 hex digits", got.TraceID)
+			}
+			if want := "http://admin:9090/ui/?trace=" + got.TraceID; got.ViewerURL != want {
+				t.Errorf("got viewer_url %q, want %q", got.ViewerURL, want)
+			}
+			if got.Protocol != "2025-11-25" {
+				t.Errorf("got protocol %q, want 2025-11-25", got.Protocol)
+			}
+			var names []string
+			for _, s := range got.Steps {
+				names = append(names, s.Name)
+				if s.LatencyMS == nil || *s.LatencyMS < 0 {
+					t.Errorf("step %s: got latency_ms %v, want a number", s.Name, s.LatencyMS)
+				}
+			}
+			if strings.Join(names, ",") != strings.Join(tc.wantSteps, ",") {
+				t.Errorf("got steps %q, want %q", names, tc.wantSteps)
+			}
+			last := got.Steps[len(got.Steps)-1]
+			if !strings.Contains(last.Error, tc.wantError) || (tc.wantError == "") != last.OK {
+				t.Errorf("got last step %+v, want error containing %q", last, tc.wantError)
+			}
+		})
+	}
+}
+
+// startOTLP is an OTLP/HTTP receiver that decodes real protobuf requests.
+func startOTLP(t *testing.T, status int) (string, <-chan *coltracepb.ExportTraceServiceRequest) {
+	t.Helper()
+	got := make(chan *coltracepb.ExportTraceServiceRequest, 10)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
+			http.Error(w, "want protobuf at /v1/traces", http.StatusNotFound)
+			return
+		}
+		if status != http.StatusOK {
+			http.Error(w, "collector unavailable", status)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		req := &coltracepb.ExportTraceServiceRequest{}
+		if err := proto.Unmarshal(body, req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		got <- req
+		resp, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(resp)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL, got
+}
+
+func TestMainExportsSpansOverOTLP(t *testing.T) {
+	t.Parallel()
+	url, _ := startStreamable(t, false)
+	otlpURL, got := startOTLP(t, http.StatusOK)
+	code, out, errOut := runMain(t, "-otlp", otlpURL, "-tool", "get_weather", "-args", `{"city":"Nice"}`, url)
+	if code != 0 || errOut != "" {
+		t.Fatalf("got exit %d stderr %q, want 0 and none\n%s", code, errOut, out)
+	}
+	traceID := traceIDLine.FindStringSubmatch(out)[1]
+	var spans []*tracepb.Span
+	var service string
+	for {
+		var req *coltracepb.ExportTraceServiceRequest
+		select {
+		case req = <-got:
+		default:
+		}
+		if req == nil {
+			break
+		}
+		for _, rs := range req.ResourceSpans {
+			for _, kv := range rs.Resource.GetAttributes() {
+				if kv.Key == "service.name" {
+					service = kv.Value.GetStringValue()
+				}
+			}
+			for _, ss := range rs.ScopeSpans {
+				spans = append(spans, ss.Spans...)
+			}
+		}
+	}
+	if service != "tracegate-probe" {
+		t.Errorf("got service.name %q, want tracegate-probe", service)
+	}
+	kinds := map[string]tracepb.Span_SpanKind{}
+	for _, s := range spans {
+		if got := hexID(s.TraceId); got != traceID {
+			t.Errorf("span %s: got trace ID %s, want the printed %s", s.Name, got, traceID)
+		}
+		kinds[s.Name] = s.Kind
+	}
+	want := map[string]tracepb.Span_SpanKind{
+		"probe":                  tracepb.Span_SPAN_KIND_INTERNAL,
+		"initialize":             tracepb.Span_SPAN_KIND_CLIENT,
+		"tools/list":             tracepb.Span_SPAN_KIND_CLIENT,
+		"tools/call get_weather": tracepb.Span_SPAN_KIND_CLIENT,
+	}
+	if len(kinds) != len(want) {
+		t.Errorf("got spans %v, want %v", kinds, want)
+	}
+	for name, kind := range want {
+		if kinds[name] != kind {
+			t.Errorf("span %s: got kind %v, want %v", name, kinds[name], kind)
+		}
+	}
+}
+
+func hexID(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&0xf])
+	}
+	return string(out)
+}
+
+func TestMainOTLPFailureIsAWarning(t *testing.T) {
+	t.Parallel()
+	url, _ := startStreamable(t, false)
+	otlpURL, _ := startOTLP(t, http.StatusServiceUnavailable)
+	code, out, errOut := runMain(t, "-otlp", otlpURL, url)
+	if code != 0 {
+		t.Errorf("got exit %d, want 0: the server is healthy\n%s", code, out)
+	}
+	if !strings.Contains(errOut, "warning: OTLP export to "+otlpURL+"/v1/traces failed") {
+		t.Errorf("got stderr %q, want an OTLP warning", errOut)
+	}
+}
+
+func TestMainInterval(t *testing.T) {
+	t.Parallel()
+	healthy, _ := startStreamable(t, false)
+	tests := []struct {
+		name     string
+		url      string
+		json     bool
+		wantCode int
+		wantUp   float64
+		wantRuns string // the series that counts every run
+		wantNone string // the series that stays at zero
+	}{
+		{name: "healthy json", url: healthy, json: true, wantCode: 0, wantUp: 1,
+			wantRuns: `tracegate_probe_runs_total{result="ok"}`, wantNone: `tracegate_probe_runs_total{result="fail"}`},
+		{name: "healthy text", url: healthy, wantCode: 0, wantUp: 1,
+			wantRuns: `tracegate_probe_runs_total{result="ok"}`, wantNone: `tracegate_probe_runs_total{result="fail"}`},
+		{name: "down", url: closedPortURL(t), wantCode: 1, wantUp: 0,
+			wantRuns: `tracegate_probe_runs_total{result="fail"}`, wantNone: `tracegate_probe_runs_total{result="ok"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout, stderr := newSyncBuffer(), newSyncBuffer()
+			args := []string{"-interval", "10ms", "-metrics-listen", "127.0.0.1:0", "-timeout", "2s"}
+			if tc.json {
+				args = append(args, "-json")
+			}
+			exit := make(chan int, 1)
+			go func() { exit <- Main(ctx, append(args, tc.url), stdout, stderr) }()
+
+			metricsURL := strings.TrimPrefix(<-stderr.lines, "metrics: ")
+			runs := 0
+			for runs < 3 {
+				line := <-stdout.lines
+				if strings.HasPrefix(line, "  ") {
+					continue // a failed step under its run line
+				}
+				runs++
+				if tc.json {
+					var r map[string]any
+					if err := json.Unmarshal([]byte(line), &r); err != nil {
+						t.Fatalf("run %d: line does not parse: %v: %q", runs, err, line)
+					}
+				} else if !regexp.MustCompile(`(ok  |FAIL) \d+/\d+ steps .* availability=[0-9.]+% \(\d+/` + strconv.Itoa(runs) + `\)  trace_id=[0-9a-f]{32}$`).MatchString(line) {
+					t.Errorf("run %d: got %q, want a run summary line", runs, line)
+				}
+			}
+			metrics := httpGet(t, metricsURL)
+			cancel()
+			if code := <-exit; code != tc.wantCode {
+				t.Errorf("got exit %d, want %d", code, tc.wantCode)
+			}
+			if got := metricValue(metrics, "tracegate_probe_up"); got != tc.wantUp {
+				t.Errorf("got tracegate_probe_up %v, want %v\n%s", got, tc.wantUp, metrics)
+			}
+			if got := metricValue(metrics, tc.wantRuns); got < 3 {
+				t.Errorf("got %s %v, want at least 3", tc.wantRuns, got)
+			}
+			if got := metricValue(metrics, tc.wantNone); got != 0 {
+				t.Errorf("got %s %v, want 0", tc.wantNone, got)
+			}
+			if got := metricValue(metrics, `tracegate_probe_step_duration_seconds{step="initialize",quantile="0.99"}`); got <= 0 {
+				t.Errorf("got initialize p99 %v, want > 0\n%s", got, metrics)
+			}
+			if got := metricValue(metrics, `tracegate_probe_step_duration_seconds_count{step="initialize"}`); got < 3 {
+				t.Errorf("got initialize count %v, want at least 3", got)
+			}
+			summary := stdout.String()
+			if tc.json {
+				summary = stderr.String()
+			}
+			if !strings.Contains(summary, "summary runs=") || !strings.Contains(summary, "p99=") {
+				t.Errorf("got no final summary with percentiles in:\n%s", summary)
+			}
+		})
+	}
+}
+
+// metricValue returns the value of the sample whose name and labels are
+// exactly series, or -1.
+func metricValue(metrics, series string) float64 {
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+	}
+	return b.String()
+}
