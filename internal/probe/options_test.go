@@ -1,0 +1,85 @@
+package probe
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestOptionsResolvedTransport(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url, transport, want string
+	}{
+		{"http://h/mcp", "", TransportStreamable},
+		{"http://h/sse", "", TransportSSE},
+		{"http://h/v1/sse/", TransportAuto, TransportSSE},
+		{"http://h/sse", TransportStreamable, TransportStreamable},
+		{"http://h/mcp", TransportSSE, TransportSSE},
+		{"http://h/assets", "", TransportStreamable},
+	}
+	for _, tc := range tests {
+		o := Options{URL: tc.url, Transport: tc.transport}
+		if got := o.resolvedTransport(); got != tc.want {
+			t.Errorf("%s with %q: got %s, want %s", tc.url, tc.transport, got, tc.want)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr bool
+	}{
+		{"minimal", Options{URL: "http://h/mcp"}, false},
+		{"https", Options{URL: "https://h:8443/mcp", Protocol: ProtocolAuto, Timeout: time.Second}, false},
+		{"missing URL", Options{}, true},
+		{"negative timeout", Options{URL: "http://h/mcp", Timeout: -time.Second}, true},
+		{"header name with colon", Options{URL: "http://h/mcp", Header: http.Header{"X:Y": {"v"}}}, true},
+		{"header value with NUL", Options{URL: "http://h/mcp", Header: http.Header{"X": {"a\x00b"}}}, true},
+		{"args with trailing data", Options{URL: "http://h/mcp", Tool: "t", Args: []byte(`{} {}`)}, true},
+		{"stateless over sse path", Options{URL: "http://h/sse", Protocol: ProtocolStateless}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.opts.Validate()
+			if (err != nil) != tc.wantErr {
+				t.Errorf("got %v, want error: %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestFormatLatency(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{420 * time.Microsecond, "0.42ms"},
+		{3100 * time.Microsecond, "3.1ms"},
+		{2 * time.Second, "2.0s"},
+	}
+	for _, tc := range tests {
+		if got := formatLatency(tc.d); got != tc.want {
+			t.Errorf("formatLatency(%v): got %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestTracesURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"},
+		{"http://127.0.0.1:9090/", "http://127.0.0.1:9090/v1/traces"},
+		{"https://otel.example/v1/traces", "https://otel.example/v1/traces"},
+	}
+	for _, tc := range tests {
+		if got := tracesURL(tc.in); got != tc.want {
+			t.Errorf("tracesURL(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
