@@ -40,18 +40,3 @@ func TestParamHeaders(t *testing.T) {
 		t.Errorf("without a schema: got %v, want none", got)
 	}
 }
-
-func TestMetaCarrier(t *testing.T) {
-	t.Parallel()
-	c := metaCarrier{"progressToken": 5, "traceparent": "00-x"}
-	c.Set("tracestate", "a=b")
-	if got := c.Get("traceparent"); got != "00-x" {
-		t.Errorf("got %q, want 00-x", got)
-	}
-	if got := c.Get("progressToken"); got != "" {
-		t.Errorf("got %q for a non-string key, want empty", got)
-	}
-	if got := c.Keys(); len(got) != 2 || got[0] != "traceparent" || got[1] != "tracestate" {
-		t.Errorf("got keys %q, want [traceparent tracestate]", got)
-	}
-}

@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tracegate/tracegate/mcptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -78,7 +80,7 @@ type runner struct {
 	endpoint *url.URL
 	client   *http.Client
 	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
+	prop     *mcptrace.Propagation
 	conn     conn
 	sse      *legacySSE // set when conn is the SSE transport
 
@@ -104,10 +106,13 @@ func (r *runner) defaults() {
 	if r.opts.TracerProvider != nil {
 		r.tracer = r.opts.TracerProvider.Tracer(instrumentationName)
 	}
-	r.prop = r.opts.Propagator
-	if r.prop == nil {
-		r.prop = propagation.TraceContext{}
+	prop := r.opts.Propagator
+	if prop == nil {
+		prop = propagation.TraceContext{}
 	}
+	// The probe injects through the same code path as the gateway; it
+	// counts nothing, so its meter is a no-op rather than the global one.
+	r.prop = mcptrace.NewPropagation(mcptrace.WithPropagators(prop), mcptrace.WithMeterProvider(noop.NewMeterProvider()))
 }
 
 // NewHTTPClient returns a client with its own transport (never the shared
@@ -169,7 +174,7 @@ func (r *runner) close(ctx context.Context) {
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 	defer cancel()
 	hdr := http.Header{}
-	r.prop.Inject(ctx, propagation.HeaderCarrier(hdr))
+	r.prop.InjectHeader(ctx, hdr)
 	if err := r.conn.close(closeCtx, hdr); err != nil {
 		r.report.Warnings = append(r.report.Warnings, "ending the session (DELETE): "+asFailure(err, r.opts.Timeout).Error())
 	}
@@ -205,8 +210,8 @@ func (r *runner) step(ctx context.Context, spec stepSpec, fn stepFunc) bool {
 		meta[metaClientCapabilities] = map[string]any{}
 	}
 	hdr := http.Header{}
-	r.prop.Inject(ctx, propagation.HeaderCarrier(hdr))
-	r.prop.Inject(ctx, metaCarrier(meta))
+	r.prop.InjectHeader(ctx, hdr)
+	meta = r.prop.InjectMeta(ctx, meta) // SEP-414: unprefixed traceparent in _meta
 	if r.stateless {
 		// SEP-2243: the method and its target travel as headers too, so
 		// that intermediaries can route without parsing the body.
