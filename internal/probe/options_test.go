@@ -83,3 +83,20 @@ func TestTracesURL(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"http://h:1/mcp", "http://h:1/mcp"},
+		{"https://user:pw@h/mcp?api_key=secret&x=1", "https://user:xxxxx@h/mcp?api_key=xxxxx&x=xxxxx"},
+	}
+	for _, tc := range tests {
+		u, err := parseEndpoint(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redactURL(u); got != tc.want {
+			t.Errorf("redactURL(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -39,7 +39,7 @@ type Step struct {
 // Report is the outcome of one probe run.
 type Report struct {
 	Start     time.Time
-	URL       string // with any password redacted
+	URL       string // with the password and query values redacted
 	Transport string
 	Protocol  string // the negotiated revision, once known
 	Server    string // "name version" from the server, once known
@@ -126,7 +126,7 @@ func NewHTTPClient(insecure bool) *http.Client {
 }
 
 func (r *runner) run(ctx context.Context) Report {
-	r.report = Report{Start: time.Now(), URL: r.endpoint.Redacted(), Transport: r.opts.resolvedTransport()}
+	r.report = Report{Start: time.Now(), URL: redactURL(r.endpoint), Transport: r.opts.resolvedTransport()}
 	ctx, root := r.tracer.Start(ctx, "probe",
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindInternal),
@@ -520,6 +520,20 @@ func (r *runner) serverAttrs() []attribute.KeyValue {
 		attrNetworkProtocol.String("http"),
 		attrNetworkTransport.String("tcp"),
 	}
+}
+
+// redactURL hides the password and query values, which often carry API
+// keys, so that reports can be logged.
+func redactURL(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
 }
 
 // clientInfo identifies the probe in initialize and in stateless _meta.
