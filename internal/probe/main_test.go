@@ -670,3 +670,42 @@ func httpGet(t *testing.T, url string) string {
 	}
 	return b.String()
 }
+
+func TestMainSessionDeleteOutcome(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		status   int
+		wantWarn string
+	}{
+		{"refused with 405 is fine", http.StatusMethodNotAllowed, ""},
+		{"server error is a warning", http.StatusInternalServerError, "warn ending the session (DELETE): HTTP 500 Internal Server Error"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newMCPServer(nil, nil)
+			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+			url := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete {
+					http.Error(w, "no", tc.status)
+					return
+				}
+				h.ServeHTTP(w, r)
+			}))
+			code, out, _ := runMain(t, url)
+			if code != 0 {
+				t.Errorf("got exit %d, want 0: a failed DELETE does not fail the probe", code)
+			}
+			gotWarn := ""
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "warn ") {
+					gotWarn = line
+				}
+			}
+			if !strings.HasPrefix(gotWarn, tc.wantWarn) || (tc.wantWarn == "") != (gotWarn == "") {
+				t.Errorf("got warning %q, want %q", gotWarn, tc.wantWarn)
+			}
+		})
+	}
+}

@@ -419,3 +419,41 @@ func TestRunCancelledContext(t *testing.T) {
 		t.Errorf("got %+v, want one cancelled step", report.Steps)
 	}
 }
+
+func TestRunCancelsAbandonedRequests(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		start      func(t *testing.T) (string, *recorder)
+		protocol   string
+		wantCancel bool
+	}{
+		{"stateful streamable", func(t *testing.T) (string, *recorder) { return startStreamable(t, false) }, "", true},
+		{"legacy sse", startSSE, "", true},
+		// Stateless requests are cancelled by closing the connection
+		// (SEP-2575); there is no session to notify.
+		{"stateless", func(t *testing.T) (string, *recorder) { return startStreamable(t, true) }, ProtocolStateless, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url, srv := tc.start(t)
+			report, err := Run(context.Background(), Options{URL: url, Protocol: tc.protocol, Tool: "slow", Timeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report.OK || report.Steps[len(report.Steps)-1].ErrorType != "timeout" {
+				t.Fatalf("got %+v, want a timed-out tools/call", report.Steps)
+			}
+			var cancelled []any
+			for _, m := range srv.metaSeen() {
+				if m.method == "notifications/cancelled" {
+					cancelled = append(cancelled, m)
+				}
+			}
+			if got := len(cancelled) == 1; got != tc.wantCancel {
+				t.Errorf("got %d notifications/cancelled, want one: %v", len(cancelled), tc.wantCancel)
+			}
+		})
+	}
+}
