@@ -65,7 +65,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	r.defaults()
 	if opts.TracerProvider == nil {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-		defer tp.Shutdown(context.WithoutCancel(ctx))
+		defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
 		r.tracer = tp.Tracer(instrumentationName)
 	}
 	if opts.HTTPClient == nil {
