@@ -11,26 +11,27 @@ import (
 	"time"
 )
 
-// TestQuickRun runs the harness for a fraction of a second, one scenario
-// at concurrency 1 (with its baseline, which the harness adds), so that the
-// default test run keeps it compiling and working.
+// TestQuickRun runs the harness for a fraction of a second per scenario at
+// concurrency 1, so that the default test run keeps it compiling and
+// working: the gateway (through per-session-backend, whose baseline it is,
+// and whose baseline is direct) and the two proxies written here.
 func TestQuickRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rep, err := run(ctx, settings{
-		Duration:       150 * time.Millisecond,
+		Duration:       100 * time.Millisecond,
 		Warmup:         30 * time.Millisecond,
 		Rounds:         1,
 		Concurrency:    []int{1},
-		Scenarios:      []string{"gateway"},
+		Scenarios:      []string{"per-session-backend", "raw-http-proxy"},
 		SessionSamples: 2,
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(rep.Results), 2; got != want {
-		t.Fatalf("got %d results, want %d (gateway and its baseline direct)", got, want)
+	if got, want := len(rep.Results), 4; got != want {
+		t.Fatalf("got %d results, want %d (direct, gateway, per-session-backend, raw-http-proxy)", got, want)
 	}
 	for _, r := range rep.Results {
 		if r.Calls == 0 || r.Errors != 0 {
@@ -47,6 +48,9 @@ func TestQuickRun(t *testing.T) {
 	// The gateway decodes and re-encodes every call: it must allocate.
 	if gw.AddedAllocs <= 0 {
 		t.Errorf("got %v added allocations per call through the gateway, want more than 0", gw.AddedAllocs)
+	}
+	if ps, ok := find(rep.Results, "per-session-backend", 1); !ok || ps.Baseline != "gateway" || ps.ThroughputRatio <= 0 {
+		t.Errorf("got per-session-backend result %+v, want a ratio against gateway", ps)
 	}
 	if rep.SessionCost.OpenP50 <= 0 {
 		t.Errorf("got session open cost %v, want > 0", rep.SessionCost.OpenP50)
@@ -72,6 +76,50 @@ func TestQuickRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestSessionProxy checks that the per-session-backend scenario measures
+// what it claims: one backend session per client session, opened at
+// initialize and closed when the client session ends.
+func TestSessionProxy(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := startBackend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	p, pt, err := startSessionProxy(ctx, b.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pt.close()
+	var ws []*worker
+	for i := range 3 {
+		w, err := connectWorker(ctx, pt, sampled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+		if _, err := w.call(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := p.count(), i+1; got != want {
+			t.Errorf("after %d client sessions and calls: got %d backend sessions, want %d", i+1, got, want)
+		}
+	}
+	ws[0].close()
+	for p.count() != 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("got %d backend sessions after a client left, want 2", p.count())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for _, w := range ws[1:] {
+		w.close()
 	}
 }
 

@@ -17,6 +17,11 @@ import (
 // SDK server decodes, the SDK client re-encodes), so that comparing it with
 // the gateway scenario measures the session design and not the rest.
 func perSessionBackend(ctx context.Context, backendURL string) (*path, error) {
+	_, pt, err := startSessionProxy(ctx, backendURL)
+	return pt, err
+}
+
+func startSessionProxy(ctx context.Context, backendURL string) (*sessionProxy, *path, error) {
 	p := &sessionProxy{
 		backendURL: backendURL,
 		client:     mcp.NewClient(&mcp.Implementation{Name: "bench-per-session-proxy", Version: "1"}, &mcp.ClientOptions{Logger: discardLogger}),
@@ -37,9 +42,9 @@ func perSessionBackend(ctx context.Context, backendURL string) (*path, error) {
 	s.AddReceivingMiddleware(p.forward)
 	srv, url, err := serveHTTP(ctx, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Logger: discardLogger}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &path{endpoint: url + "/mcp", tool: "echo", close: func() {
+	return p, &path{endpoint: url + "/mcp", tool: "echo", close: func() {
 		srv.Close()
 		p.closeAll()
 	}}, nil
@@ -100,6 +105,13 @@ func (p *sessionProxy) open(ctx context.Context, ss *mcp.ServerSession) error {
 		cs.Close()
 	}()
 	return nil
+}
+
+// count returns how many backend sessions are open.
+func (p *sessionProxy) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
 }
 
 func (p *sessionProxy) closeAll() {

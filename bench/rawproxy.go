@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+)
+
+// rawHTTPProxy forwards HTTP to the backend without reading MCP at all:
+// no decoding, no routing, no re-encoding. It is not a design option (it
+// cannot trace, route or aggregate); it measures what one more HTTP hop
+// costs on this machine, the floor under any gateway's overhead.
+func rawHTTPProxy(ctx context.Context, backendURL string) (*path, error) {
+	u, err := url.Parse(backendURL)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.URL.Path = u.Path
+		},
+		Transport: tr,
+		// Responses are server-sent event streams: pass each event on at once.
+		FlushInterval: -1,
+	}
+	srv, base, err := serveHTTP(ctx, rp)
+	if err != nil {
+		return nil, err
+	}
+	return &path{endpoint: base + "/mcp", tool: "echo", close: func() {
+		srv.Close()
+		tr.CloseIdleConnections()
+	}}, nil
+}
