@@ -173,6 +173,50 @@ func TestMedianRound(t *testing.T) {
 	}
 }
 
+// TestSummarizePairsRounds checks that comparisons are made within each
+// round and then the median taken, so that a shift in the machine's load
+// between rounds does not skew a ratio.
+func TestSummarizePairsRounds(t *testing.T) {
+	t.Parallel()
+	sel := []scenario{{name: "direct"}, {name: "gateway", baseline: "direct"}}
+	var rounds []measurement
+	// The machine is twice as fast in rounds 2 and 3; the gateway is always
+	// half as fast as direct within a round.
+	for i, speed := range []float64{1, 2, 2} {
+		rounds = append(rounds,
+			measurement{Scenario: "direct", Concurrency: 16, Round: i + 1, PerSecond: 1000 * speed, P50: time.Duration(1000 / speed), CPUPerCall: 100, AllocsPerCall: 10},
+			measurement{Scenario: "gateway", Concurrency: 16, Round: i + 1, PerSecond: 500 * speed, P50: time.Duration(3000 / speed), CPUPerCall: 250, AllocsPerCall: 25},
+		)
+	}
+	// Medians picked per scenario would pair direct's round 2 (2000/s) with
+	// the gateway's round 2 too here, so make the gateway's median round a
+	// slow one.
+	rounds[3].PerSecond = 400
+	res := summarize(sel, []int{16}, rounds)
+	gw, ok := find(res, "gateway", 16)
+	if !ok {
+		t.Fatal("no gateway result")
+	}
+	tests := []struct {
+		what      string
+		got, want float64
+	}{
+		{"throughput ratio", gw.ThroughputRatio, 0.5},
+		{"cpu ratio", gw.CPURatio, 0.4},
+		{"added p50 (ns)", float64(gw.AddedP50), 1000},
+		{"added cpu (ns)", float64(gw.AddedCPU), 150},
+		{"added allocs", gw.AddedAllocs, 15},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.what, tt.got, tt.want)
+		}
+	}
+	if got := len(gw.ThroughputRatioRounds); got != 3 {
+		t.Errorf("got %d per-round ratios, want 3", got)
+	}
+}
+
 func TestTraceparent(t *testing.T) {
 	t.Parallel()
 	for _, flags := range []byte{sampled, unsampled} {

@@ -16,7 +16,7 @@ func printReport(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "revision %s\n", e.Revision)
 	}
 	fmt.Fprintf(w, "load average before %s, after %s\n", e.LoadAvg, rep.LoadAvgEnd)
-	fmt.Fprintf(w, "%s measured per scenario and concurrency after %s warm-up; %d interleaved rounds, median round shown\n\n",
+	fmt.Fprintf(w, "%s measured per scenario and concurrency after %s warm-up; %d interleaved rounds, median round (by calls/s) shown\n\n",
 		s.Duration, s.Warmup, s.Rounds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -48,7 +48,8 @@ func printReport(w io.Writer, rep *report) {
 			r.ThroughputRatio, strings.Join(xs, " "), r.CPURatio, signedDur(r.AddedP50), signedDur(r.AddedCPU), r.AddedAllocs, r.AddedBytes)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "x base: calls/s over the baseline's; x base cpu: the baseline's CPU per call over this one's, the ratio when the cores are saturated by this process alone")
+	fmt.Fprintln(w, "each comparison is made within a round, against the baseline's run in that round; the median over rounds is shown")
+	fmt.Fprintln(w, "x base: calls/s over the baseline's; x base cpu: the baseline's CPU per call over this one's, the ratio to expect when this process alone saturates the cores")
 	for _, r := range rep.Results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s at c%d: %s\n", r.Scenario, r.Concurrency, r.FirstError)

@@ -7,7 +7,13 @@ import (
 )
 
 // result is the median round of one scenario at one concurrency, compared
-// with its baseline at the same concurrency in the same run.
+// with its baseline at the same concurrency.
+//
+// Each comparison is made within a round, where the two runs are close in
+// time and share the machine's noise, and the median over rounds is
+// reported. Comparing the two median rounds instead would pair runs from
+// different moments, which on a shared machine can be minutes apart in
+// load.
 type result struct {
 	measurement
 	// PerSecondRounds is the throughput of every round, to show the spread.
@@ -15,8 +21,7 @@ type result struct {
 	Baseline        string    `json:"baseline,omitempty"`
 	// ThroughputRatio is calls/s over the baseline's.
 	ThroughputRatio float64 `json:"throughput_ratio,omitempty"`
-	// ThroughputRatioRounds is the ratio within each round: the two runs
-	// of a round are close in time, so they share the machine's noise.
+	// ThroughputRatioRounds is the ratio within each round.
 	ThroughputRatioRounds []float64 `json:"throughput_ratio_rounds,omitempty"`
 	// AddedP50 is p50 minus the baseline's p50.
 	AddedP50 time.Duration `json:"added_p50_ns,omitempty"`
@@ -57,29 +62,37 @@ func summarize(sel []scenario, concs []int, rounds []measurement) []result {
 	}
 	for i := range out {
 		r := &out[i]
-		j, ok := index[key(r.Baseline, r.Concurrency)]
+		_, ok := index[key(r.Baseline, r.Concurrency)]
 		if r.Baseline == "" || !ok {
 			continue
 		}
-		base := out[j]
-		r.ThroughputRatio = r.PerSecond / base.PerSecond
-		r.AddedP50 = r.P50 - base.P50
-		r.AddedCPU = r.CPUPerCall - base.CPUPerCall
-		if r.CPUPerCall > 0 {
-			r.CPURatio = float64(base.CPUPerCall) / float64(r.CPUPerCall)
-		}
-		r.AddedAllocs = r.AllocsPerCall - base.AllocsPerCall
-		r.AddedBytes = r.BytesPerCall - base.BytesPerCall
+		var ratio, cpuRatio, allocs, bytes []float64
+		var p50, cpu []time.Duration
 		for _, m := range rounds {
 			if m.Scenario != r.Scenario || m.Concurrency != r.Concurrency {
 				continue
 			}
 			for _, b := range rounds {
-				if b.Scenario == r.Baseline && b.Concurrency == r.Concurrency && b.Round == m.Round {
-					r.ThroughputRatioRounds = append(r.ThroughputRatioRounds, m.PerSecond/b.PerSecond)
+				if b.Scenario != r.Baseline || b.Concurrency != r.Concurrency || b.Round != m.Round {
+					continue
 				}
+				ratio = append(ratio, m.PerSecond/b.PerSecond)
+				if m.CPUPerCall > 0 {
+					cpuRatio = append(cpuRatio, float64(b.CPUPerCall)/float64(m.CPUPerCall))
+				}
+				p50 = append(p50, m.P50-b.P50)
+				cpu = append(cpu, m.CPUPerCall-b.CPUPerCall)
+				allocs = append(allocs, m.AllocsPerCall-b.AllocsPerCall)
+				bytes = append(bytes, m.BytesPerCall-b.BytesPerCall)
 			}
 		}
+		r.ThroughputRatioRounds = ratio
+		r.ThroughputRatio = median(ratio)
+		r.CPURatio = median(cpuRatio)
+		r.AddedP50 = median(p50)
+		r.AddedCPU = median(cpu)
+		r.AddedAllocs = median(allocs)
+		r.AddedBytes = median(bytes)
 	}
 	return out
 }
@@ -98,6 +111,21 @@ func medianRound(ms []measurement) measurement {
 		return 0
 	})
 	return ms[(len(ms)-1)/2]
+}
+
+// median of xs (the mean of the two middle values for an even count); 0
+// for none.
+func median[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func find(results []result, name string, c int) (result, bool) {
