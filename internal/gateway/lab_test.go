@@ -133,7 +133,8 @@ func labChildCfg(t *testing.T, name, mark string) config.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{labChildEnv: "lab"}
+	// A -race binary sleeps a second at exit (atexit_sleep_ms) unless told not to.
+	env := map[string]string{labChildEnv: "lab", "GORACE": "atexit_sleep_ms=0"}
 	if mark != "" {
 		env[labMarkEnv] = mark
 	}
