@@ -187,8 +187,8 @@ func TestStdioChildKilledIsRestartedWithBackoff(t *testing.T) {
 	wantUnavailable(t, err, "files")
 	wantWeather(t, cs, "Lisbon")
 
-	// Three failed restarts: the first at once, then 20ms, 40ms, 80ms apart
-	// at least (exponential backoff from MinBackoff).
+	// While the gate is closed every restart fails, and each waits twice as
+	// long as the one before: at least 20ms, 40ms, 80ms apart.
 	eventually(t, 10*time.Second, "three failed restarts", func() bool { return len(startTimes(t, dir)) >= 5 })
 	starts := startTimes(t, dir)
 	for i := 2; i < 5; i++ {
