@@ -148,6 +148,15 @@ func TestProgressIsRelayedToTheCallingSession(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// The client SDK may return from CallTool before it has run the
+	// handler for the last notification, which was sent before the result.
+	for name, s := range map[string]*seen{"A": &a, "B": &b} {
+		eventually(t, 2*time.Second, "5 progress notifications for session "+name, func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.tokens) >= 5
+		})
+	}
 	for name, s := range map[string]*seen{"A": &a, "B": &b} {
 		s.mu.Lock()
 		if len(s.tokens) != 5 {

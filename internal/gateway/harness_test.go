@@ -119,7 +119,7 @@ func startGateway(t *testing.T, cfg *config.Config, opts gateway.Options) *testG
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.KeepAlive == 0 {
-		opts.KeepAlive = 200 * time.Millisecond
+		opts.KeepAlive = time.Second
 	}
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff = 20 * time.Millisecond

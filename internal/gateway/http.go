@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,9 @@ func bothGenerations(s *mcp.Server, opts *mcp.StreamableHTTPOptions) http.Handle
 	stateful := mcp.NewStreamableHTTPHandler(get, opts)
 	sopts := *opts
 	sopts.Stateless = true
+	// A 2026-07-28 client cancels by abandoning its POST (SEP-2575); tie
+	// the handler to it so the backend call is cancelled too.
+	sopts.PropagateRequestCancellation = true
 	stateless := mcp.NewStreamableHTTPHandler(get, &sopts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessRevision {
@@ -100,6 +104,14 @@ func limitBody(next http.Handler, limit int64) http.Handler {
 		}
 		if n > limit {
 			tooLarge(w, limit)
+			return
+		}
+		if !json.Valid(buf.Bytes()) {
+			// JSON-RPC 2.0 section 5.1: invalid JSON is -32700 with a null
+			// id; the SDK would answer in plain text.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: the request body is not valid JSON"}}`)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
