@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // TestQuickRun runs the harness for a fraction of a second per scenario at
@@ -251,5 +254,43 @@ func TestJSONOutput(t *testing.T) {
 	}
 	if len(got.Results) != 1 || got.Results[0].Scenario != "gateway" || got.Results[0].PerSecond != 10 {
 		t.Errorf("got %+v, want the gateway result back", got.Results)
+	}
+}
+
+// TestOTLPSink exports real spans over OTLP/HTTP to the sink tracing
+// scenarios use, and checks it counts them.
+func TestOTLPSink(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sink, err := startOTLPSink(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.close()
+	for _, gzip := range []bool{false, true} {
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(sink.URL + "/v1/traces")}
+		if gzip {
+			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
+		}
+		exp, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := sink.Spans()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+		for range 3 {
+			_, span := tp.Tracer("bench-test").Start(ctx, "call")
+			span.End()
+		}
+		if err := tp.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := sink.Spans() - before; got != 3 {
+			t.Errorf("gzip %v: got %d spans, want 3", gzip, got)
+		}
+	}
+	if got := sink.Bad(); got != 0 {
+		t.Errorf("got %d undecodable exports, want 0", got)
 	}
 }

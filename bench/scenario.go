@@ -57,9 +57,11 @@ type path struct {
 //
 //	{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled,
 //		serve: viaGateway(func(ctx context.Context) (gateway.Options, func(), error) {
-//			// build telemetry exporting to an OTLP receiver, return its
-//			// ServerMiddleware/BackendMiddleware/BackendTransport/WrapHTTP
-//			// and a cleanup that flushes and shuts it down
+//			sink, err := startOTLPSink(ctx) // export to sink.URL over OTLP/HTTP
+//			// build telemetry exporting to the sink, return its
+//			// ServerMiddleware/BackendMiddleware/BackendTransport/WrapHTTP,
+//			// and a cleanup that flushes and shuts it down, then checks
+//			// sink.Spans() > 0 and sink.Bad() == 0 and closes the sink
 //		})},
 //	{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: viaGateway(...)},
 //	{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(...)},
