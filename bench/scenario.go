@@ -77,7 +77,8 @@ func scenarios() []scenario {
 		// Diagnostic: the gateway with a backend connection pool sized for
 		// concurrent calls on the shared session (see pooledBackend).
 		{name: "gateway-pooled-conns", baseline: "gateway", traceFlags: sampled, serve: viaGateway(pooledBackend)},
-		// Reference: the ceiling of any proxy that forwards HTTP as is.
+		// Reference: one more HTTP hop and no MCP work, the best any
+		// gateway in front of this backend can do.
 		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, serve: rawHTTPProxy},
 	}
 }
