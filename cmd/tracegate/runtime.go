@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/telemetry"
@@ -81,7 +82,7 @@ func (rt *runtime) gatewayOptions() gateway.Options {
 			return []mcp.Middleware{gateway.UntracedKeepalive(mcptrace.ClientMiddleware(backendTraceOptions(common, b)...))}
 		},
 		BackendTransport: func(b config.Backend) http.RoundTripper {
-			return mcptrace.NewTransport(http.DefaultTransport, backendTraceOptions(common, b)...)
+			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)
 		},
 	}
 	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
