@@ -157,79 +157,33 @@ func (f *front) tombstone(rt *routes, b *backend.Backend, cat *backend.Catalog) 
 // are never reached for calls (the dispatch middleware answers first); they
 // exist so that the SDK lists, paginates and announces list_changed.
 func (f *front) apply(tools map[string]*mcp.Tool, prompts map[string]*mcp.Prompt, resources map[string]*mcp.Resource, templates map[string]*mcp.ResourceTemplate) {
+	s := f.server
+	reconcile(f.tools, tools, s.RemoveTools, func(t *mcp.Tool) { s.AddTool(t, unreachableTool) })
+	reconcile(f.prompts, prompts, s.RemovePrompts, func(p *mcp.Prompt) { s.AddPrompt(p, unreachablePrompt) })
+	reconcile(f.resources, resources, s.RemoveResources, func(r *mcp.Resource) { s.AddResource(r, unreachableResource) })
+	reconcile(f.templates, templates, s.RemoveResourceTemplates, func(t *mcp.ResourceTemplate) { s.AddResourceTemplate(t, unreachableResource) })
+}
+
+// reconcile brings the registered set have in line with want, touching
+// only what changed: every SDK add or remove sends list_changed to clients.
+// Items are compared by pointer, since catalogs are immutable once listed.
+func reconcile[T comparable](have, want map[string]T, remove func(...string), add func(T)) {
 	var drop []string
-	for name := range f.tools {
-		if _, ok := tools[name]; !ok {
-			drop = append(drop, name)
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			drop = append(drop, k)
 		}
 	}
 	if len(drop) > 0 {
-		f.server.RemoveTools(drop...)
-		for _, n := range drop {
-			delete(f.tools, n)
+		remove(drop...)
+		for _, k := range drop {
+			delete(have, k)
 		}
 	}
-	for name, t := range tools {
-		if f.tools[name] != t {
-			f.server.AddTool(t, unreachableTool)
-			f.tools[name] = t
-		}
-	}
-
-	drop = drop[:0]
-	for name := range f.prompts {
-		if _, ok := prompts[name]; !ok {
-			drop = append(drop, name)
-		}
-	}
-	if len(drop) > 0 {
-		f.server.RemovePrompts(drop...)
-		for _, n := range drop {
-			delete(f.prompts, n)
-		}
-	}
-	for name, p := range prompts {
-		if f.prompts[name] != p {
-			f.server.AddPrompt(p, unreachablePrompt)
-			f.prompts[name] = p
-		}
-	}
-
-	drop = drop[:0]
-	for uri := range f.resources {
-		if _, ok := resources[uri]; !ok {
-			drop = append(drop, uri)
-		}
-	}
-	if len(drop) > 0 {
-		f.server.RemoveResources(drop...)
-		for _, n := range drop {
-			delete(f.resources, n)
-		}
-	}
-	for uri, r := range resources {
-		if f.resources[uri] != r {
-			f.server.AddResource(r, unreachableResource)
-			f.resources[uri] = r
-		}
-	}
-
-	drop = drop[:0]
-	for uri := range f.templates {
-		if _, ok := templates[uri]; !ok {
-			drop = append(drop, uri)
-		}
-	}
-	if len(drop) > 0 {
-		f.server.RemoveResourceTemplates(drop...)
-		for _, n := range drop {
-			delete(f.templates, n)
-		}
-	}
-	for uri, t := range templates {
-		if f.templates[uri] != t {
-			f.server.AddResourceTemplate(t, unreachableResource)
-			f.templates[uri] = t
+	for k, v := range want {
+		if have[k] != v {
+			add(v)
+			have[k] = v
 		}
 	}
 }
