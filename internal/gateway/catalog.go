@@ -21,6 +21,7 @@ type front struct {
 	namer    *namer // nil: original names (single-backend view)
 	log      *slog.Logger
 	table    atomic.Pointer[routes]
+	sessions *sessionTable
 
 	mu sync.Mutex // serializes sync; guards the registered sets
 	// What is registered on server, keyed by client-visible name or URI,
@@ -46,6 +47,7 @@ func newFront(server *mcp.Server, backends []*backend.Backend, n *namer, log *sl
 		resources: map[string]*mcp.Resource{},
 		templates: map[string]*mcp.ResourceTemplate{},
 		lastSeen:  map[*backend.Backend]*backend.Catalog{},
+		sessions:  newSessionTable(),
 	}
 	f.table.Store(emptyRoutes())
 	return f

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,6 +50,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// MinBackoff bounds the first reconnect delay (default 100ms).
 	MinBackoff time.Duration
+	// DecodeAllCalls sends every tools/call through the SDK's decoding
+	// path instead of forwarding its bytes; set it when middleware reads
+	// tool results (content capture), which forwarded calls do not decode.
+	DecodeAllCalls bool
 }
 
 // Gateway is the running virtual server.
@@ -67,6 +72,13 @@ type Gateway struct {
 
 	syncMu    sync.Mutex
 	closeOnce sync.Once
+
+	// seq numbers the ids of forwarded calls on backend sessions.
+	seq      atomic.Uint64
+	stopReap context.CancelFunc
+	// senders holds each backend's sending middleware composed around
+	// sendDirect, by *backend.Backend.
+	senders sync.Map
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.
@@ -127,7 +139,8 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 	f := newFront(s, backends, n, g.log)
 	// Receiving middleware runs outermost-first in the order given; the
 	// dispatcher is innermost so that spans cover the whole call.
-	mws := append([]mcp.Middleware(nil), g.opts.ServerMiddleware...)
+	mws := []mcp.Middleware{f.sessions.track}
+	mws = append(mws, g.opts.ServerMiddleware...)
 	mws = append(mws, g.dispatch(f))
 	// The SDK applies middleware so that the last added is outermost.
 	for i := len(mws) - 1; i >= 0; i-- {
@@ -143,6 +156,12 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 func (g *Gateway) Start(ctx context.Context) {
 	for _, b := range g.backends {
 		b.Start(ctx)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.stopReap = cancel
+	go g.all.sessions.reap(ctx, sessionIdleTimeout)
+	for _, f := range g.single {
+		go f.sessions.reap(ctx, sessionIdleTimeout)
 	}
 }
 
@@ -178,6 +197,9 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 // Close disconnects every backend and stops stdio children.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		if g.stopReap != nil {
+			g.stopReap()
+		}
 		var wg sync.WaitGroup
 		for _, b := range g.backends {
 			wg.Go(func() { b.Close() })
