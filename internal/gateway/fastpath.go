@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -468,8 +468,7 @@ func sendDirect(ctx context.Context, _ string, req mcp.Request) (mcp.Result, err
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	switch ct {
+	switch mediaType(resp.Header.Get("Content-Type")) {
 	case "application/json":
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxBackendMessage+1))
 		if err != nil {
@@ -502,6 +501,21 @@ func sendDirect(ctx context.Context, _ string, req mcp.Request) (mcp.Result, err
 		}
 	}
 	return nil, fmt.Errorf("unexpected content type %q", resp.Header.Get("Content-Type"))
+}
+
+// mediaType returns the media type of a Content-Type value, lower-cased,
+// without parameters.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	for i := 0; i < len(ct); i++ {
+		if 'A' <= ct[i] && ct[i] <= 'Z' {
+			return strings.ToLower(ct)
+		}
+	}
+	return ct
 }
 
 // postDirect sends one JSON-RPC message on the backend's session.
