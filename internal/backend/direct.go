@@ -46,7 +46,9 @@ func (b *Backend) publishDirect(cs *mcp.ClientSession) {
 		return
 	}
 	ir := cs.InitializeResult()
-	if ir == nil {
+	// A 2026-07-28 session wants per-request _meta and headers the SDK
+	// client adds; only stateful sessions are forwarded to.
+	if ir == nil || ir.ProtocolVersion >= "2026-07-28" {
 		return
 	}
 	b.direct = &Direct{Session: cs, URL: b.cfg.URL, SessionID: cs.ID(), Version: ir.ProtocolVersion, Client: b.httpc}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -102,7 +103,8 @@ func (f *front) sync() {
 				c.Name = name
 				vt = &c
 			}
-			rt.tools[name] = &toolRoute{backend: b, original: t.Name, tool: vt, schema: schema}
+			rt.tools[name] = &toolRoute{backend: b, original: t.Name, tool: vt, schema: schema,
+				paramHeaders: bytes.Contains(schema, []byte(`"x-mcp-header"`))}
 			wantTools[name] = vt
 		}
 		for _, p := range cat.Prompts {

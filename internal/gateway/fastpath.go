@@ -349,6 +349,11 @@ func (fp *fastPath) call(w http.ResponseWriter, r *http.Request, s *sessionEntry
 	if route == nil {
 		return false
 	}
+	if s == nil && (r.Header.Get("Mcp-Method") != "tools/call" || r.Header.Get("Mcp-Name") != p.name || route.paramHeaders) {
+		// The SDK checks a 2026-07-28 request's headers against its body,
+		// and answers a mismatch with the error it defines.
+		return false
+	}
 	d, ok := route.backend.Direct()
 	if !ok {
 		return false

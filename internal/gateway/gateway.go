@@ -79,6 +79,8 @@ type Gateway struct {
 	// senders holds each backend's sending middleware composed around
 	// sendDirect, by *backend.Backend.
 	senders sync.Map
+	// synced holds, per backend, the state its last catalog sync saw.
+	synced sync.Map
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.
@@ -179,7 +181,10 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 	for {
 		settled := true
 		for _, b := range g.backends {
-			if s := b.State(); s == backend.StateConnecting {
+			s := b.State()
+			// Settled means the catalog of that state is published too:
+			// the sync runs just after the state changes.
+			if synced, _ := g.synced.Load(b); s == backend.StateConnecting || synced != s {
 				settled = false
 			}
 		}
@@ -213,10 +218,12 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 	// Serialize rebuilds: backends change concurrently.
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
+	state := b.State()
 	g.all.sync()
 	if f := g.single[b.Name()]; f != nil {
 		f.sync()
 	}
+	g.synced.Store(b, state)
 }
 
 // UntracedKeepalive wraps a tracing middleware so that the keepalive pings
