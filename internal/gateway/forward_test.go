@@ -330,3 +330,33 @@ func testForwardedCancellation(t *testing.T, revision string) {
 		t.Fatal("the backend's handler was never cancelled")
 	}
 }
+
+// A 2026-07-28 call whose Mcp-Name header does not match its body never
+// reaches the backend: the SDK's header check answers it. The same call
+// with matching headers is forwarded.
+func TestForwardedStatelessCallChecksHeaders(t *testing.T) {
+	rb := startRecordingBackend(t, false)
+	gw, _ := tracedGateway(t, rb.srv.URL, 5*time.Second)
+	c := &rawMCP{t: t, endpoint: gw.url + "/mcp", version: "2026-07-28"}
+	body := `{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{"name":"echo_echo","arguments":{"k":"v"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+
+	a := c.post(body, http.Header{"Mcp-Method": {"tools/call"}, "Mcp-Name": {"echo_fail"}})
+	if code, msg, ok := a.rpcError(); !ok || !strings.Contains(msg, "Mcp-Name") {
+		t.Fatalf("mismatched Mcp-Name: HTTP %d, error %d %q, want the SDK's header mismatch error", a.status, code, msg)
+	}
+	rb.mu.Lock()
+	n := len(rb.bodies)
+	rb.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the backend received %d calls for a request with mismatched headers", n)
+	}
+
+	a = c.post(body, http.Header{"Mcp-Method": {"tools/call"}, "Mcp-Name": {"echo_echo"}})
+	if a.status != http.StatusOK || a.msg == nil || a.msg["id"] != "a-1" || a.msg["result"] == nil {
+		t.Fatalf("matching headers: HTTP %d %s", a.status, a.body)
+	}
+	msg, _ := rb.last(t)
+	if id := string(msg["id"]); !strings.HasPrefix(id, `"tg-`) {
+		t.Errorf("backend request id %s: not forwarded", id)
+	}
+}
