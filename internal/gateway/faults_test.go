@@ -345,7 +345,9 @@ func TestStdioBackendTimeout(t *testing.T) {
 	t.Parallel()
 	mark := filepath.Join(t.TempDir(), "cancelled")
 	bc := labChildCfg(t, "slow", mark)
-	bc.Timeout = durationOf(300 * time.Millisecond)
+	// Long enough that a quick call never hits it on a loaded machine
+	// under -race; slow_block never answers.
+	bc.Timeout = durationOf(1500 * time.Millisecond)
 	gw := startGateway(t, baseConfig(bc), calm())
 	cs := connect(t, gw.url+"/mcp", nil, nil)
 	pid := pidOf(t, cs, "slow_pid")
@@ -356,7 +358,7 @@ func TestStdioBackendTimeout(t *testing.T) {
 		t.Fatalf("got %v, want code %d naming the backend", err, backend.CodeTimeout)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("timeout took %v, want about 300ms", d)
+		t.Errorf("timeout took %v, want about 1.5s", d)
 	}
 	// The gateway told the child (notifications/cancelled), and the child
 	// keeps serving: no restart was needed.

@@ -275,7 +275,7 @@ func TestForwardedCallErrors(t *testing.T) {
 // to stop.
 func TestForwardedCallTimeout(t *testing.T) {
 	rb := startRecordingBackend(t, false)
-	gw, _ := tracedGateway(t, rb.srv.URL, 300*time.Millisecond)
+	gw, _ := tracedGateway(t, rb.srv.URL, time.Second)
 	cs := connect(t, gw.url+"/mcp", nil, nil)
 
 	_, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo_hang", Arguments: map[string]any{}})
