@@ -152,7 +152,7 @@ func TestDoMapsFailures(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(stallingHandler(testServer()))
 	t.Cleanup(srv.Close)
-	b := start(t, config.Backend{Name: "web", URL: srv.URL, Transport: config.TransportStreamable, Timeout: config.Duration(300 * time.Millisecond)}, backend.Options{})
+	b := start(t, config.Backend{Name: "web", URL: srv.URL, Transport: config.TransportStreamable, Timeout: config.Duration(time.Second)}, backend.Options{})
 	waitFor(t, "ready", func() bool { return b.State() == backend.StateReady })
 	ctx := t.Context()
 

@@ -213,7 +213,7 @@ func TestBackendTimeoutMapsToError(t *testing.T) {
 	t.Parallel()
 	w := startWeather(t, demo.WeatherOptions{SlowDelay: 10 * time.Second})
 	bc := weatherCfg(w.url())
-	bc.Timeout = durationOf(300 * time.Millisecond)
+	bc.Timeout = durationOf(time.Second)
 	gw := startGateway(t, baseConfig(bc), gatewayOptions{}.opts())
 	cs := connect(t, gw.url+"/mcp", nil, nil)
 	start := time.Now()

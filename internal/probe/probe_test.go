@@ -323,8 +323,8 @@ func TestRunRecordsFailuresOnSpans(t *testing.T) {
 			wantStep: "tools/call get_weather", wantType: "expect_mismatch", wantErrSub: `does not contain "rain"`},
 		{name: "unknown prompt", opts: Options{Prompt: "nope"}, wantStep: "prompts/get nope",
 			wantType: "-32602", wantRPC: "-32602", wantErrSub: "JSON-RPC error"},
-		{name: "hanging tool", opts: Options{Tool: "slow", Timeout: 100 * time.Millisecond}, wantStep: "tools/call slow",
-			wantType: "timeout", wantErrSub: "timeout after 100ms"},
+		{name: "hanging tool", opts: Options{Tool: "slow", Timeout: 600 * time.Millisecond}, wantStep: "tools/call slow",
+			wantType: "timeout", wantErrSub: "timeout after 600ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -478,7 +478,7 @@ func TestRunCancelsAbandonedRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			url, srv := tc.start(t)
-			report, err := Run(context.Background(), Options{URL: url, Protocol: tc.protocol, Tool: "slow", Timeout: 100 * time.Millisecond})
+			report, err := Run(context.Background(), Options{URL: url, Protocol: tc.protocol, Tool: "slow", Timeout: 600 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
