@@ -486,9 +486,17 @@ func TestRunCancelsAbandonedRequests(t *testing.T) {
 				t.Fatalf("got %+v, want a timed-out tools/call", report.Steps)
 			}
 			var cancelled []any
-			for _, m := range srv.metaSeen() {
-				if m.method == "notifications/cancelled" {
-					cancelled = append(cancelled, m)
+			// The cancellation is sent as the call is abandoned, and may
+			// reach the server just after Run returns.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				cancelled = cancelled[:0]
+				for _, m := range srv.metaSeen() {
+					if m.method == "notifications/cancelled" {
+						cancelled = append(cancelled, m)
+					}
+				}
+				if len(cancelled) > 0 || !tc.wantCancel || time.Now().After(deadline) {
+					break
 				}
 			}
 			if got := len(cancelled) == 1; got != tc.wantCancel {
