@@ -22,6 +22,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/plugin"
 )
 
 // Options are the parts of a Gateway that are not configuration: telemetry
@@ -49,6 +50,11 @@ type Options struct {
 	KeepAlive time.Duration
 	// MinBackoff bounds the first reconnect delay (default 100ms).
 	MinBackoff time.Duration
+	// Plugins is the policy chain run around tools/call, prompts/get and
+	// resources/read. Its spans are children of the request's SERVER span,
+	// so it must use the same tracer provider as ServerMiddleware. If nil,
+	// no plugin runs.
+	Plugins *plugin.Chain
 }
 
 // Gateway is the running virtual server.
