@@ -70,6 +70,7 @@ type Gateway struct {
 	single map[string]*front
 
 	handler http.Handler
+	names   policyNames // for plugin filters on /mcp/{backend}
 
 	syncMu    sync.Mutex
 	closeOnce sync.Once

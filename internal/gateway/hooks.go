@@ -66,7 +66,7 @@ func (h callHooks) policyName(k hookKind) string {
 	if h.name != h.original || k == ResourcePre || k == ResourcePost {
 		return h.name
 	}
-	return namer{format: h.g.cfg.Tools.NameFormat}.name(h.backend.Name(), h.original)
+	return h.g.names.get(h.g.all.namer, h.backend.Name(), h.original)
 }
 
 // call builds what the chain sees.
