@@ -101,6 +101,14 @@ func (h callHooks) pre(k hookKind, args json.RawMessage) (json.RawMessage, error
 	if err != nil {
 		return nil, refusal(err)
 	}
+	if res.Modified && k == PromptPre {
+		// Prompt arguments are strings; the client sent strings, so a
+		// rewrite that is not is the plugin's fault, not invalid params.
+		var m map[string]string
+		if json.Unmarshal(res.Arguments, &m) != nil {
+			return nil, notA(k, "arguments")
+		}
+	}
 	return res.Arguments, nil
 }
 
@@ -118,20 +126,36 @@ func postHook[T any, R interface {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the result for plugins: %w", err)
 	}
-	out, err := h.chain.Run(h.ctx, h.call(k, args, raw))
+	out, modified, err := h.postRaw(k, args, raw)
 	if err != nil {
-		return nil, refusal(err)
+		return nil, err
 	}
-	if !out.Modified {
+	if !modified {
 		return res, nil
 	}
 	next := R(new(T))
-	if err := json.Unmarshal(out.Result, next); err != nil {
+	if err := json.Unmarshal(out, next); err != nil {
 		// The chain checked the new result is JSON, not that it has the
 		// result's shape: a plugin bug, never the backend's.
-		return nil, &jsonrpc.Error{Code: plugin.CodePluginFailed, Message: fmt.Sprintf("a plugin on %s rewrote the result into something that is not a %s result", hookNames[k], hookNames[k].Kind())}
+		return nil, notA(k, "result")
 	}
 	return next, nil
+}
+
+// notA is the error for a rewrite the gateway cannot send on.
+func notA(k hookKind, what string) error {
+	return &jsonrpc.Error{Code: plugin.CodePluginFailed, Message: fmt.Sprintf("a plugin on %s rewrote the %s into JSON that is not valid %s %s", hookNames[k], what, hookNames[k].Kind(), what)}
+}
+
+// postRaw runs a post hook on a result already encoded as JSON, as a path
+// that forwards raw bytes has it, and returns the result to send and
+// whether a plugin rewrote it. Callers check active(k) first.
+func (h callHooks) postRaw(k hookKind, args, result json.RawMessage) (json.RawMessage, bool, error) {
+	out, err := h.chain.Run(h.ctx, h.call(k, args, result))
+	if err != nil {
+		return nil, false, refusal(err)
+	}
+	return out.Result, out.Modified, nil
 }
 
 // refusal maps the chain's error to what the client receives: a denial or

@@ -595,11 +595,23 @@ func TestPluginFailures(t *testing.T) {
 		<-ctx.Done() // a plugin stuck on I/O, released only by its deadline
 		return plugin.Outcome{}, ctx.Err()
 	}}
+	// A rewrite the gateway cannot send on: not a prompt result, and prompt
+	// arguments that are not strings.
+	mangle := &probe{handle: func(_ context.Context, c *plugin.Call) (plugin.Outcome, error) {
+		if c.Hook == plugin.PromptPreFetch && strings.Contains(string(c.Arguments), "mangle-args") {
+			return plugin.Outcome{Decision: plugin.Modify, Arguments: json.RawMessage(`{"name":7}`)}, nil
+		}
+		if c.Hook == plugin.PromptPostFetch {
+			return plugin.Outcome{Decision: plugin.Modify, Result: json.RawMessage(`["not","a","result"]`)}, nil
+		}
+		return plugin.Outcome{}, nil
+	}}
 	r := startPluginRig(t, []config.Plugin{
+		{Name: "mangle", Type: "t:mangle", Tools: []string{"kit_greet"}},
 		{Name: "strict", Type: "t:panics", Tools: []string{"kit_echo"}},
 		{Name: "lenient", Type: "t:panics2", Tools: []string{"kit_delete_file"}, OnError: "ignore"},
 		{Name: "slow", Type: "t:slow", Tools: []string{"kit_big"}, Timeout: config.Duration(50 * time.Millisecond)},
-	}, rigOptions{registry: probes(map[string]*probe{"panics": panics, "panics2": panics, "slow": slow})})
+	}, rigOptions{registry: probes(map[string]*probe{"panics": panics, "panics2": panics, "slow": slow, "mangle": mangle})})
 	cs := r.client(t, false, stateful)
 
 	_, traceID, err := r.callTool(t, cs, "kit_echo", map[string]any{"text": "hi"})
@@ -616,6 +628,14 @@ func TestPluginFailures(t *testing.T) {
 	if got := r.kit.count("big"); got != 0 {
 		t.Errorf("backend saw %d big calls after a timeout, want none", got)
 	}
+
+	_, err = cs.GetPrompt(ctxT(t), &mcp.GetPromptParams{Name: "kit_greet", Arguments: map[string]string{"name": "mangle-args"}})
+	wantRefusal(t, "prompt arguments rewritten to a number", err, plugin.CodePluginFailed, "a plugin on prompt_pre_fetch rewrote the arguments into JSON that is not valid prompt arguments")
+	if got := r.kit.count("prompt:greet"); got != 0 {
+		t.Errorf("backend got %d prompts with mangled arguments, want none", got)
+	}
+	_, err = cs.GetPrompt(ctxT(t), &mcp.GetPromptParams{Name: "kit_greet", Arguments: map[string]string{"name": "x"}})
+	wantRefusal(t, "prompt result rewritten to a list", err, plugin.CodePluginFailed, "a plugin on prompt_post_fetch rewrote the result into JSON that is not valid prompt result")
 
 	// Still serving: the same session and a new one.
 	if _, _, err := r.callTool(t, cs, "kit_leak", nil); err != nil {
