@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -27,17 +28,30 @@ const demoBackendCmd = "demo-backend"
 func demoCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "MCP listener")
-	admin := fs.String("admin", "127.0.0.1:9090", "admin listener: trace viewer, metrics, health")
+	listen := fs.String("listen", "127.0.0.1:8080", "MCP listener (port 0 picks a free port)")
+	admin := fs.String("admin", "127.0.0.1:9090", "admin listener: trace viewer, metrics, health (port 0 picks a free port)")
 	traffic := fs.Bool("traffic", false, "send a steady trickle of sample tool calls")
+	httpSpans := fs.Bool("http-spans", false, "add a POST /mcp span per HTTP request, linked from the MCP span")
 	logFormat := fs.String("log", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tracegate demo: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
 
-	otlpURL := "http://" + *admin
+	// The viewer's address must be known before the demo backends start,
+	// since they export their spans to it.
+	adminLn, err := net.Listen("tcp", *admin)
+	if err != nil {
+		fmt.Fprintf(stderr, "tracegate demo: listen %s: %v\n", *admin, err)
+		return exitFail
+	}
+	defer adminLn.Close()
+	otlpURL := "http://" + adminLn.Addr().String()
 	forecastURL, closeForecast, err := startForecast(ctx, otlpURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "tracegate demo: %v\n", err)
@@ -57,21 +71,23 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg := config.Default()
-	cfg.Listen, cfg.AdminListen = *listen, *admin
+	cfg.Listen, cfg.AdminListen = *listen, adminLn.Addr().String()
 	cfg.Log.Format = *logFormat
 	cfg.ShutdownGrace = config.Duration(3 * time.Second)
+	cfg.Telemetry.HTTPSpans = httpSpans
+	childEnv := demoExportEnv(otlpURL)
+	childEnv["OTEL_SERVICE_NAME"] = "files-demo"
 	cfg.Backends = []config.Backend{
 		{Name: "weather", URL: weatherURL, Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second), Baggage: config.BaggagePolicy{Mode: config.BaggageAll}},
-		{Name: "files", Command: []string{self, demoBackendCmd, "files"}, Transport: config.TransportStdio, Timeout: config.Duration(10 * time.Second),
-			Env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": otlpURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "files-demo"}},
+		{Name: "files", Command: []string{self, demoBackendCmd, "files"}, Transport: config.TransportStdio, Timeout: config.Duration(10 * time.Second), Env: childEnv},
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "tracegate demo: %v\n", err)
 		return exitFail
 	}
-	hooks := serveHooks{started: func(ctx context.Context, rt *runtime) {
-		printDemoBanner(stdout, rt)
+	hooks := serveHooks{adminListener: adminLn, started: func(ctx context.Context, rt *runtime) {
+		printDemoBanner(stdout, rt, selfCommand(self))
 		if *traffic {
 			go sendTraffic(ctx, "http://"+rt.mcpAddr+"/mcp", rt)
 		}
@@ -83,35 +99,71 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func printDemoBanner(w io.Writer, rt *runtime) {
+// selfCommand is how to run this binary again in a command to paste:
+// `go run ./cmd/tracegate` when it was started by go run, which builds
+// into a temporary directory, else its own path.
+func selfCommand(exe string) string {
+	if strings.Contains(exe, string(os.PathSeparator)+"go-build") {
+		return "go run ./cmd/tracegate"
+	}
+	return shellQuote(exe)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@%,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func printDemoBanner(w io.Writer, rt *runtime, self string) {
 	mcpURL := "http://" + rt.mcpAddr + "/mcp"
-	ui := "http://" + rt.adminAddr + "/ui/"
+	admin := "http://" + rt.adminAddr
+	// A fresh trace ID per run, so that the pasted call's trace is its own
+	// and never adds to a trace that an earlier run left in a collector.
+	tp := randomTraceparent()
+	traceID := tp[3:35]
 	fmt.Fprintf(w, `
 tracegate demo is running.
 
   MCP endpoint   %s   (weather over HTTP, files over stdio)
-  trace viewer   %s
-  metrics        http://%s/metrics
-  health         http://%s/readyz
+  trace viewer   %s/ui/
+  metrics        %s/metrics
+  health         %s/readyz
 
-Make a traced tool call (then open the viewer and click the newest trace):
+Make a traced tool call (it prints a link to its trace in the viewer):
 
-  go run ./cmd/tracegate probe -tool weather_get_weather -args '{"city":"Lisbon"}' -viewer http://%s %s
+  %s probe -tool weather_get_weather -args '{"city":"Lisbon"}' -otlp %s -viewer %s %s
 
 or with curl, carrying your own trace context:
 
   curl -s %s -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-    -H 'MCP-Protocol-Version: 2026-07-28' -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
+    -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: weather_get_weather' \
+    -H 'traceparent: %s' \
     -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"weather_get_weather","arguments":{"city":"Oslo"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 
+and open %s/ui/?trace=%s
+
 Press Ctrl-C to stop.
-`, mcpURL, ui, rt.adminAddr, rt.adminAddr, rt.adminAddr, mcpURL, mcpURL)
+`, mcpURL, admin, admin, admin, self, admin, admin, mcpURL, mcpURL, tp, admin, traceID)
+}
+
+// demoExportEnv is the OTLP setup of every demo backend: export to the
+// viewer, in batches sent every 200ms rather than the default 5s, so a
+// trace is complete in the viewer by the time someone opens it.
+func demoExportEnv(otlpURL string) map[string]string {
+	return map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": otlpURL,
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_BSP_SCHEDULE_DELAY":     "200",
+	}
 }
 
 // demoTracing builds a provider for one demo service that sends its spans
 // to the gateway's viewer over OTLP/HTTP, as a separate service would.
 func demoTracing(ctx context.Context, service, otlpURL string) (*telemetry.Telemetry, error) {
-	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": otlpURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+	env := demoExportEnv(otlpURL)
 	return telemetry.New(ctx, config.Telemetry{ServiceName: service, Exporter: "otlp"}, telemetry.Options{
 		Getenv: func(k string) string { return env[k] },
 	})

@@ -83,11 +83,15 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	server := append(common[:len(common):len(common)],
 		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
 		mcptrace.WithHTTPSpanContext(gateway.HTTPSpanContext),
+		mcptrace.WithRequestAttributes(gateway.RequestAttributes),
 	)
 	opts := gateway.Options{
-		Logger:                  rt.log,
-		Version:                 version,
-		Plugins:                 chain,
+		Logger:  rt.log,
+		Version: version,
+		Plugins: chain,
+		// Content capture reads tool results, which forwarded calls do
+		// not decode.
+		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,
 		ServerMiddleware:        []mcp.Middleware{mcptrace.ServerMiddleware(server...)},
 		ServerSendingMiddleware: []mcp.Middleware{mcptrace.ServerSendingMiddleware(common...)},
 		BackendMiddleware: func(b config.Backend) []mcp.Middleware {

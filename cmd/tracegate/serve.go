@@ -60,6 +60,11 @@ type serveHooks struct {
 	started func(ctx context.Context, rt *runtime)
 	// admin adds handlers to the admin mux.
 	admin func(mux *http.ServeMux)
+	// adminListener, if set, is the admin listener, already bound, in
+	// place of cfg.AdminListen. The demo binds it first, because its
+	// backends must know the viewer's address before the gateway starts,
+	// and that address is only known once bound when the port is 0.
+	adminListener net.Listener
 }
 
 // serve runs the gateway for cfg until ctx is done, then shuts down within
@@ -82,8 +87,11 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	errc := make(chan error, 2)
 	go func() { errc <- mcpSrv.Serve(mcpLn) }()
 
-	if cfg.AdminListen != "" && cfg.AdminListen != "off" {
-		adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if adminLn := hooks.adminListener; adminLn != nil || cfg.AdminListen != "" && cfg.AdminListen != "off" {
+		var err error
+		if adminLn == nil {
+			adminLn, err = net.Listen("tcp", cfg.AdminListen)
+		}
 		if err != nil {
 			mcpSrv.Close()
 			rt.close(context.Background())

@@ -241,19 +241,40 @@ func TestProbeTraceJoinsTheGatewayTrace(t *testing.T) {
 		t.Fatalf("no trace_id in probe output:\n%s", out.String())
 	}
 	traceID := m[1]
+	steps := []string{"initialize", "tools/list", "tools/call weather_get_weather"}
 	spans := s.recv.WaitForSpans(t, 20*time.Second, func(all []otlptest.Span) bool {
-		return find(inTrace(all, traceID), "tools/call weather_get_weather", "server", "tracegate") != nil &&
-			find(inTrace(all, traceID), "tools/call weather_get_weather", "client", "tracegate-probe") != nil
+		in := inTrace(all, traceID)
+		for _, name := range steps {
+			if find(in, name, "server", "tracegate") == nil || find(in, name, "client", "tracegate-probe") == nil {
+				return false
+			}
+		}
+		return find(in, "probe", "internal", "tracegate-probe") != nil
 	})
 	in := inTrace(spans, traceID)
-	probeCall := find(in, "tools/call weather_get_weather", "client", "tracegate-probe")
-	gw := find(in, "tools/call weather_get_weather", "server", "tracegate")
-	if gw.ParentSpanID != probeCall.SpanID {
-		t.Fatalf("gateway SERVER span parent %s, want the probe's CLIENT span %s\n%s", gw.ParentSpanID, probeCall.SpanID, s.recv.Tree(traceID))
+	root := find(in, "probe", "internal", "tracegate-probe")
+	if root.ParentSpanID != "" {
+		t.Errorf("probe span has parent %s, want a root", root.ParentSpanID)
 	}
-	if find(in, "tools/list", "server", "tracegate") == nil {
-		t.Errorf("tools/list of the probe is not in its trace\n%s", s.recv.Tree(traceID))
+	// Every step: the probe's CLIENT span under its root, and the gateway's
+	// SERVER span under that CLIENT span.
+	for _, name := range steps {
+		probeStep := find(in, name, "client", "tracegate-probe")
+		gw := find(in, name, "server", "tracegate")
+		if probeStep.ParentSpanID != root.SpanID {
+			t.Errorf("probe %s span parent %s, want the probe root %s", name, probeStep.ParentSpanID, root.SpanID)
+		}
+		if gw.ParentSpanID != probeStep.SpanID {
+			t.Errorf("gateway %s SERVER span parent %s, want the probe's CLIENT span %s\n%s", name, gw.ParentSpanID, probeStep.SpanID, s.recv.Tree(traceID))
+		}
 	}
+	// The trace goes on through the backend to the downstream API.
+	chain(t, s.recv, traceID, find(in, "tools/call weather_get_weather", "client", "tracegate-probe").SpanID, [][3]string{
+		{"tools/call weather_get_weather", "server", "tracegate"},
+		{"tools/call get_weather", "client", "tracegate"},
+		{"tools/call get_weather", "server", "weather-demo"},
+		{"GET /forecast", "client", "weather-demo"},
+	})
 }
 
 func inTrace(all []otlptest.Span, traceID string) []otlptest.Span {

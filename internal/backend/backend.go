@@ -111,6 +111,8 @@ type Backend struct {
 	since    time.Time
 	lastErr  string
 	session  *mcp.ClientSession
+	direct   *Direct
+	httpc    *http.Client // HTTP and SSE backends: one client for every connection
 	catalog  *Catalog
 	restarts int
 	stderr   *tailWriter
@@ -152,6 +154,9 @@ func New(cfg config.Backend, opts Options) *Backend {
 		done:    make(chan struct{}),
 	}
 	b.client = b.newClient()
+	if cfg.Transport != config.TransportStdio {
+		b.httpc = b.httpClient()
+	}
 	return b
 }
 
@@ -276,6 +281,9 @@ func (b *Backend) setState(s State, err error) {
 		// "ready" without a session to use.
 		b.catalog = &Catalog{}
 		b.session = nil
+		b.direct = nil
+	} else {
+		b.publishDirect(b.session)
 	}
 	lastErr := b.lastErr
 	b.mu.Unlock()

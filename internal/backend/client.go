@@ -102,7 +102,7 @@ func (b *Backend) transport() (mcp.Transport, error) {
 	case config.TransportStdio:
 		return b.stdioTransport()
 	case config.TransportSSE:
-		return &mcp.SSEClientTransport{Endpoint: b.cfg.URL, HTTPClient: b.httpClient()}, nil
+		return &mcp.SSEClientTransport{Endpoint: b.cfg.URL, HTTPClient: b.httpc}, nil
 	case config.TransportStreamable, "":
 		if b.cfg.URL == "" {
 			return nil, errors.New("no url configured")
@@ -110,7 +110,7 @@ func (b *Backend) transport() (mcp.Transport, error) {
 		if _, err := url.Parse(b.cfg.URL); err != nil {
 			return nil, fmt.Errorf("url: %w", err)
 		}
-		return &mcp.StreamableClientTransport{Endpoint: b.cfg.URL, HTTPClient: b.httpClient(), MaxRetries: 2}, nil
+		return &mcp.StreamableClientTransport{Endpoint: b.cfg.URL, HTTPClient: b.httpc, MaxRetries: 2}, nil
 	default:
 		return nil, fmt.Errorf("unknown transport %q", b.cfg.Transport)
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -21,6 +22,7 @@ type front struct {
 	namer    *namer // nil: original names (single-backend view)
 	log      *slog.Logger
 	table    atomic.Pointer[routes]
+	sessions *sessionTable
 
 	mu sync.Mutex // serializes sync; guards the registered sets
 	// What is registered on server, keyed by client-visible name or URI,
@@ -46,6 +48,7 @@ func newFront(server *mcp.Server, backends []*backend.Backend, n *namer, log *sl
 		resources: map[string]*mcp.Resource{},
 		templates: map[string]*mcp.ResourceTemplate{},
 		lastSeen:  map[*backend.Backend]*backend.Catalog{},
+		sessions:  newSessionTable(),
 	}
 	f.table.Store(emptyRoutes())
 	return f
@@ -100,7 +103,8 @@ func (f *front) sync() {
 				c.Name = name
 				vt = &c
 			}
-			rt.tools[name] = &toolRoute{backend: b, original: t.Name, tool: vt, schema: schema}
+			rt.tools[name] = &toolRoute{backend: b, original: t.Name, tool: vt, schema: schema,
+				paramHeaders: bytes.Contains(schema, []byte(`"x-mcp-header"`))}
 			wantTools[name] = vt
 		}
 		for _, p := range cat.Prompts {

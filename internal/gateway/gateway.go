@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -50,6 +51,10 @@ type Options struct {
 	KeepAlive time.Duration
 	// MinBackoff bounds the first reconnect delay (default 100ms).
 	MinBackoff time.Duration
+	// DecodeAllCalls sends every tools/call through the SDK's decoding
+	// path instead of forwarding its bytes; set it when middleware reads
+	// tool results (content capture), which forwarded calls do not decode.
+	DecodeAllCalls bool
 	// Plugins is the policy chain run around tools/call, prompts/get and
 	// resources/read. Its spans are children of the request's SERVER span,
 	// so it must use the same tracer provider as ServerMiddleware. If nil,
@@ -74,6 +79,15 @@ type Gateway struct {
 
 	syncMu    sync.Mutex
 	closeOnce sync.Once
+
+	// seq numbers the ids of forwarded calls on backend sessions.
+	seq      atomic.Uint64
+	stopReap context.CancelFunc
+	// senders holds each backend's sending middleware composed around
+	// sendDirect, by *backend.Backend.
+	senders sync.Map
+	// synced holds, per backend, the state its last catalog sync saw.
+	synced sync.Map
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.
@@ -134,7 +148,8 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 	f := newFront(s, backends, n, g.log)
 	// Receiving middleware runs outermost-first in the order given; the
 	// dispatcher is innermost so that spans cover the whole call.
-	mws := append([]mcp.Middleware(nil), g.opts.ServerMiddleware...)
+	mws := []mcp.Middleware{f.sessions.track}
+	mws = append(mws, g.opts.ServerMiddleware...)
 	mws = append(mws, g.dispatch(f))
 	// The SDK applies middleware so that the last added is outermost.
 	for i := len(mws) - 1; i >= 0; i-- {
@@ -150,6 +165,12 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 func (g *Gateway) Start(ctx context.Context) {
 	for _, b := range g.backends {
 		b.Start(ctx)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.stopReap = cancel
+	go g.all.sessions.reap(ctx, sessionIdleTimeout)
+	for _, f := range g.single {
+		go f.sessions.reap(ctx, sessionIdleTimeout)
 	}
 }
 
@@ -167,7 +188,10 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 	for {
 		settled := true
 		for _, b := range g.backends {
-			if s := b.State(); s == backend.StateConnecting {
+			s := b.State()
+			// Settled means the catalog of that state is published too:
+			// the sync runs just after the state changes.
+			if synced, _ := g.synced.Load(b); s == backend.StateConnecting || synced != s {
 				settled = false
 			}
 		}
@@ -185,6 +209,9 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 // Close disconnects every backend and stops stdio children.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
+		if g.stopReap != nil {
+			g.stopReap()
+		}
 		var wg sync.WaitGroup
 		for _, b := range g.backends {
 			wg.Go(func() { b.Close() })
@@ -198,10 +225,12 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 	// Serialize rebuilds: backends change concurrently.
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
+	state := b.State()
 	g.all.sync()
 	if f := g.single[b.Name()]; f != nil {
 		f.sync()
 	}
+	g.synced.Store(b, state)
 }
 
 // UntracedKeepalive wraps a tracing middleware so that the keepalive pings

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -20,14 +19,14 @@ const defaultMaxRequestBytes = 4 << 20
 func (g *Gateway) buildHandler() http.Handler {
 	opts := &mcp.StreamableHTTPOptions{
 		Logger: slog.New(quietHandler{g.log.Handler(), slog.LevelWarn}),
-		// Abandoned sessions are reclaimed rather than kept forever.
-		SessionTimeout: 30 * time.Minute,
+		// No SessionTimeout: the SDK never sees forwarded calls, so the
+		// gateway keeps idle clocks itself (sessions.go).
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", bothGenerations(g.all.server, opts))
+	mux.Handle("/mcp", g.withForwarding(g.all, bothGenerations(g.all.server, opts)))
 	singles := make(map[string]http.Handler, len(g.single))
 	for name, f := range g.single {
-		singles[name] = bothGenerations(f.server, opts)
+		singles[name] = g.withForwarding(f, bothGenerations(f.server, opts))
 	}
 	mux.HandleFunc("/mcp/{backend}", func(w http.ResponseWriter, r *http.Request) {
 		h, ok := singles[r.PathValue("backend")]
@@ -114,10 +113,27 @@ func limitBody(next http.Handler, limit int64) http.Handler {
 			io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: the request body is not valid JSON"}}`)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		r.Body = &bufferedBody{Reader: bytes.NewReader(buf.Bytes()), data: buf.Bytes()}
 		r.ContentLength = n
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bufferedBody is a request body limitBody has read; the forwarding path
+// takes its bytes as they are.
+type bufferedBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
+
+// bodyOf returns the bytes of a body limitBody read, or nil.
+func bodyOf(r *http.Request) []byte {
+	if b, ok := r.Body.(*bufferedBody); ok {
+		return b.data
+	}
+	return nil
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {

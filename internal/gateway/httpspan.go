@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tracegate/tracegate/mcptrace"
 )
 
 // httpSpanHeader carries the `POST /mcp` span's context from the HTTP layer
@@ -117,3 +119,21 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// RequestAttributes is a hook for mcptrace.WithRequestAttributes: it puts
+// jsonrpc.request.id and client.address on the SERVER span of a request
+// received over HTTP, facts the SDK does not pass to middleware and the
+// gateway's HTTP layer reads for it.
+func RequestAttributes(_ context.Context, info mcptrace.RequestInfo) []attribute.KeyValue {
+	if info.Kind != trace.SpanKindServer || info.Header == nil {
+		return nil
+	}
+	var out []attribute.KeyValue
+	if v := info.Header[headerRequestID]; len(v) == 1 {
+		out = append(out, attribute.String("jsonrpc.request.id", v[0]))
+	}
+	if v := info.Header[headerClientAddress]; len(v) == 1 {
+		out = append(out, attribute.String("client.address", v[0]))
+	}
+	return out
+}

@@ -160,6 +160,26 @@ func normToken(t any) string {
 	}
 }
 
+// track records a forwarded call to b, so that messages the backend sends
+// outside the call's stream (logging, requests on its standalone stream)
+// still find the client session. The returned func ends it.
+func (r *relay) track(ctx context.Context, ss *mcp.ServerSession, b *backend.Backend) func() {
+	c := &call{ctx: ctx, session: ss, traceID: trace.SpanContextFromContext(ctx).TraceID()}
+	r.mu.Lock()
+	set := r.inflight[b]
+	if set == nil {
+		set = map[*call]struct{}{}
+		r.inflight[b] = set
+	}
+	set[c] = struct{}{}
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.inflight[b], c)
+		r.mu.Unlock()
+	}
+}
+
 // Notify implements backend.Relay.
 func (r *relay) Notify(ctx context.Context, b *backend.Backend, method string, params mcp.Params) {
 	switch p := params.(type) {

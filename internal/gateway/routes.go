@@ -29,6 +29,9 @@ type toolRoute struct {
 	original string
 	tool     *mcp.Tool // as the client sees it (namespaced)
 	schema   json.RawMessage
+	// paramHeaders: the schema maps arguments to Mcp-Param-* headers,
+	// which the SDK checks for 2026-07-28 clients.
+	paramHeaders bool
 }
 
 type promptRoute struct {

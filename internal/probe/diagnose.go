@@ -32,6 +32,7 @@ const (
 	errTool            = "tool_error"
 	errExpect          = "expect_mismatch"
 	errProtocol        = "unsupported_protocol"
+	errInvalidURL      = "invalid_url"
 )
 
 // failure is a diagnosed step failure: typ is a low-cardinality error.type

@@ -110,8 +110,9 @@ func (c *cli) repeat(ctx context.Context, tp *sdktrace.TracerProvider, stdout, s
 	if c.metricsListen != "" {
 		ln, err := net.Listen("tcp", c.metricsListen)
 		if err != nil {
-			fmt.Fprintf(stderr, "tracegate probe: metrics listener: %v\n", err)
-			return exitFail
+			// The probe cannot run as asked; 1 would blame the server.
+			fmt.Fprintf(stderr, "tracegate probe: -metrics-listen: %v\n", err)
+			return exitUsage
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", MetricsHandler(stats))
@@ -234,6 +235,11 @@ func parseArgs(args []string) (*cli, error) {
 	}
 	if c.metricsListen != "" && c.interval == 0 {
 		return nil, errors.New("-metrics-listen needs -interval")
+	}
+	if c.metricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.metricsListen); err != nil {
+			return nil, fmt.Errorf("-metrics-listen %q: want HOST:PORT", c.metricsListen)
+		}
 	}
 	if c.opts.Timeout <= 0 {
 		return nil, fmt.Errorf("-timeout %s: must be positive", c.opts.Timeout)

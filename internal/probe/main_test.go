@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -15,11 +16,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/tracegate/tracegate/internal/otlptest"
 )
 
 // syncBuffer is a goroutine-safe writer that reports each complete line.
@@ -72,7 +73,7 @@ func TestMainHealthyServer(t *testing.T) {
 	code, out, errOut := runMain(t,
 		"-tool", "get_weather", "-args", `{"city":"Paris"}`, "-expect", "sunny",
 		"-resource", "file:///readme.txt", "-prompt", "greet", "-prompt-args", `{"name":"Ada"}`,
-		"-viewer", "http://127.0.0.1:9090/", url)
+		"-viewer", "http://127.0.0.1:9090/", "-header", "X-Probe-Tag=a", "-header", "X-Probe-Tag=b", url)
 	if code != 0 {
 		t.Fatalf("got exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -115,6 +116,30 @@ func TestMainHealthyServer(t *testing.T) {
 	for _, m := range metas {
 		if !strings.HasPrefix(m.metaParent, "00-"+traceID+"-") || !strings.HasSuffix(m.metaParent, "-01") {
 			t.Errorf("%s: got _meta.traceparent %q, want sampled trace %s", m.method, m.metaParent, traceID)
+		}
+	}
+	// Each step has a parent span of its own, the same in the header and
+	// in _meta.
+	byMethod := map[string]string{}
+	for _, h := range srv.httpSeen() {
+		if got := h.header.Values("X-Probe-Tag"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Errorf("request %q: got X-Probe-Tag %q, want [a b] from the repeated -header", h.method, got)
+		}
+		if h.method != "" && h.method != "notifications/initialized" {
+			byMethod[h.method] = h.headerParent
+		}
+	}
+	steps := []string{"initialize", "tools/list", "tools/call", "resources/read", "prompts/get"}
+	distinct := map[string]bool{}
+	for _, method := range steps {
+		distinct[byMethod[method]] = true
+	}
+	if len(distinct) != len(steps) {
+		t.Errorf("got traceparents %q, want a fresh one per step", byMethod)
+	}
+	for _, m := range metas {
+		if want, ok := byMethod[m.method]; ok && m.metaParent != want {
+			t.Errorf("%s: got _meta.traceparent %q, header %q, want the same", m.method, m.metaParent, want)
 		}
 	}
 }
@@ -222,6 +247,20 @@ func TestMainDiagnosesFaults(t *testing.T) {
 		wantLine string // the FAIL line's prefix
 		wantMsg  []string
 	}{
+		{name: "unparseable URL", args: []string{"http://[::1/mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"invalid URL: missing ']' in host"}},
+		{name: "unparseable URL hides its secrets", args: []string{"-json", "http://probe:s3cret@[::1/mcp?key=s3cret"}, wantCode: 1,
+			wantLine: "{", wantMsg: []string{`"error":"invalid URL: missing ']' in host"`, `"error_type":"invalid_url"`, `"url":"http://xxxxx@[::1/mcp?xxxxx"`}},
+		{name: "URL without scheme", args: []string{"127.0.0.1:8080/mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"invalid URL: no scheme"}},
+		{name: "URL with another scheme", args: []string{"ftp://example.com/mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{`invalid URL: scheme "ftp"`}},
+		{name: "URL without host", args: []string{"http:///mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"invalid URL: no host"}},
+		{name: "URL with port out of range", args: []string{"http://127.0.0.1:99999/mcp"}, wantCode: 1,
+			wantLine: "FAIL initialize", wantMsg: []string{"invalid URL: port 99999 out of range"}},
+		{name: "unparseable URL, stateless", args: []string{"-protocol", "2026-07-28", "http://[::1/mcp"}, wantCode: 1,
+			wantLine: "FAIL server/discover", wantMsg: []string{"invalid URL"}},
 		{name: "dns failure", args: []string{"http://no-such-host.invalid/mcp"}, wantCode: 1,
 			wantLine: "FAIL initialize", wantMsg: []string{`cannot resolve host "no-such-host.invalid"`}},
 		{name: "connection refused", args: []string{closedPortURL(t)}, wantCode: 1,
@@ -298,12 +337,32 @@ func TestMainDiagnosesFaults(t *testing.T) {
 			if strings.Contains(out+errOut, "s3cret") {
 				t.Errorf("output leaks the bearer token:\n%s%s", out, errOut)
 			}
+			if strings.HasPrefix(tc.wantLine, "{") {
+				return // -json: one object, checked above
+			}
 			if !traceIDLine.MatchString(out) {
 				t.Errorf("got no trace_id line in:\n%s", out)
+			}
+			// The diagnosis is one line: every line is a step, a warning
+			// or the trace ID, and a failed run has exactly one FAIL.
+			fails := 0
+			for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				if !reportLine.MatchString(l) {
+					t.Errorf("got stray output line %q in:\n%s", l, out)
+				}
+				if strings.HasPrefix(l, "FAIL ") {
+					fails++
+				}
+			}
+			if want := min(tc.wantCode, 1); fails != want {
+				t.Errorf("got %d FAIL lines, want %d:\n%s", fails, want, out)
 			}
 		})
 	}
 }
+
+// reportLine matches every line of the text report.
+var reportLine = regexp.MustCompile(`^((ok  |FAIL) \S.* [0-9.]+m?s  \S.*|warn \S.*|trace_id=[0-9a-f]{32}|viewer_url=\S+)$`)
 
 func TestMainUsageErrors(t *testing.T) {
 	t.Parallel()
@@ -313,9 +372,7 @@ func TestMainUsageErrors(t *testing.T) {
 	}{
 		{"no URL", nil},
 		{"two URLs", []string{"http://a/mcp", "http://b/mcp"}},
-		{"bad scheme", []string{"ftp://example.com/mcp"}},
-		{"no host", []string{"http:///mcp"}},
-		{"bad URL syntax", []string{"http://[::1/mcp"}},
+		{"empty URL", []string{""}},
 		{"unknown flag", []string{"-nope", "http://a/mcp"}},
 		{"bad args JSON", []string{"-tool", "t", "-args", "{city:", "http://a/mcp"}},
 		{"args not an object", []string{"-tool", "t", "-args", "[1]", "http://a/mcp"}},
@@ -335,6 +392,7 @@ func TestMainUsageErrors(t *testing.T) {
 		{"header with CRLF", []string{"-header", "X-A=b\r\nX-Evil: 1", "http://a/mcp"}},
 		{"bearer with LF", []string{"-bearer", "tok\nX-Evil: 1", "http://a/mcp"}},
 		{"metrics without interval", []string{"-metrics-listen", "127.0.0.1:0", "http://a/mcp"}},
+		{"metrics address without port", []string{"-interval", "1s", "-metrics-listen", "localhost", "http://a/mcp"}},
 		{"bad otlp URL", []string{"-otlp", "localhost:4318", "http://a/mcp"}},
 		{"bad viewer URL", []string{"-viewer", "ftp://x", "http://a/mcp"}},
 	}
@@ -455,110 +513,84 @@ func TestMainJSON(t *testing.T) {
 	}
 }
 
-// startOTLP is an OTLP/HTTP receiver that decodes real protobuf requests.
-func startOTLP(t *testing.T, status int) (string, <-chan *coltracepb.ExportTraceServiceRequest) {
-	t.Helper()
-	got := make(chan *coltracepb.ExportTraceServiceRequest, 10)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-			http.Error(w, "want protobuf at /v1/traces", http.StatusNotFound)
-			return
-		}
-		if status != http.StatusOK {
-			http.Error(w, "collector unavailable", status)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		req := &coltracepb.ExportTraceServiceRequest{}
-		if err := proto.Unmarshal(body, req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		got <- req
-		resp, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(resp)
-	}))
-	t.Cleanup(ts.Close)
-	return ts.URL, got
-}
-
 func TestMainExportsSpansOverOTLP(t *testing.T) {
 	t.Parallel()
-	url, _ := startStreamable(t, false)
-	otlpURL, got := startOTLP(t, http.StatusOK)
-	code, out, errOut := runMain(t, "-otlp", otlpURL, "-tool", "get_weather", "-args", `{"city":"Nice"}`, url)
+	url, srv := startStreamable(t, false)
+	recv := otlptest.NewReceiver(t)
+	code, out, errOut := runMain(t, "-otlp", recv.URL(), "-tool", "get_weather", "-args", `{"city":"Nice"}`, url)
 	if code != 0 || errOut != "" {
 		t.Fatalf("got exit %d stderr %q, want 0 and none\n%s", code, errOut, out)
 	}
 	traceID := traceIDLine.FindStringSubmatch(out)[1]
-	var spans []*tracepb.Span
-	var service string
-	for {
-		var req *coltracepb.ExportTraceServiceRequest
-		select {
-		case req = <-got:
-		default:
-		}
-		if req == nil {
-			break
-		}
-		for _, rs := range req.ResourceSpans {
-			for _, kv := range rs.Resource.GetAttributes() {
-				if kv.Key == "service.name" {
-					service = kv.Value.GetStringValue()
-				}
-			}
-			for _, ss := range rs.ScopeSpans {
-				spans = append(spans, ss.Spans...)
-			}
-		}
-	}
-	if service != "tracegate-probe" {
-		t.Errorf("got service.name %q, want tracegate-probe", service)
-	}
-	kinds := map[string]tracepb.Span_SpanKind{}
+	// The export is flushed before Main returns: a cron job exits right
+	// after, so there is no waiting here.
+	spans := recv.Spans()
+	byName := map[string]otlptest.Span{}
 	for _, s := range spans {
-		if got := hexID(s.TraceId); got != traceID {
-			t.Errorf("span %s: got trace ID %s, want the printed %s", s.Name, got, traceID)
+		if s.TraceID != traceID {
+			t.Errorf("span %s: got trace ID %s, want the printed %s", s.Name, s.TraceID, traceID)
 		}
-		kinds[s.Name] = s.Kind
+		if s.Service != "tracegate-probe" {
+			t.Errorf("span %s: got service.name %q, want tracegate-probe", s.Name, s.Service)
+		}
+		byName[s.Name] = s
 	}
-	want := map[string]tracepb.Span_SpanKind{
-		"probe":                  tracepb.Span_SPAN_KIND_INTERNAL,
-		"initialize":             tracepb.Span_SPAN_KIND_CLIENT,
-		"tools/list":             tracepb.Span_SPAN_KIND_CLIENT,
-		"tools/call get_weather": tracepb.Span_SPAN_KIND_CLIENT,
+	want := map[string]string{"probe": "internal", "initialize": "client", "tools/list": "client", "tools/call get_weather": "client"}
+	if len(spans) != len(want) {
+		t.Errorf("got %d spans, want %d:\n%s", len(spans), len(want), recv.Dump())
 	}
-	if len(kinds) != len(want) {
-		t.Errorf("got spans %v, want %v", kinds, want)
+	root := byName["probe"]
+	if root.ParentSpanID != "" {
+		t.Errorf("probe span: got parent %s, want a root", root.ParentSpanID)
 	}
 	for name, kind := range want {
-		if kinds[name] != kind {
-			t.Errorf("span %s: got kind %v, want %v", name, kinds[name], kind)
+		s, ok := byName[name]
+		if !ok || s.Kind != kind {
+			t.Errorf("span %s: got kind %q (present: %v), want %s", name, s.Kind, ok, kind)
+			continue
+		}
+		if name != "probe" && s.ParentSpanID != root.SpanID {
+			t.Errorf("span %s: got parent %s, want the probe root %s", name, s.ParentSpanID, root.SpanID)
 		}
 	}
-}
-
-func hexID(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&0xf])
+	if got := byName["tools/call get_weather"].Attrs["gen_ai.tool.name"]; got != "get_weather" {
+		t.Errorf("tools/call span: got gen_ai.tool.name %v, want get_weather", got)
 	}
-	return string(out)
+	// The exported CLIENT spans are the parents the server was told of.
+	for _, h := range srv.httpSeen() {
+		s, ok := byName[h.method]
+		if h.method == "tools/call" {
+			s, ok = byName["tools/call get_weather"]
+		}
+		if !ok {
+			continue
+		}
+		if want := "00-" + traceID + "-" + s.SpanID + "-01"; h.headerParent != want {
+			t.Errorf("%s: server got traceparent %q, want the exported span's %q", h.method, h.headerParent, want)
+		}
+	}
+	for _, s := range spans {
+		for k, v := range s.Attrs {
+			if strings.Contains(fmt.Sprint(v), "Nice") {
+				t.Errorf("span %s: attribute %s=%v leaks the tool arguments", s.Name, k, v)
+			}
+		}
+	}
 }
 
 func TestMainOTLPFailureIsAWarning(t *testing.T) {
 	t.Parallel()
 	url, _ := startStreamable(t, false)
-	otlpURL, _ := startOTLP(t, http.StatusServiceUnavailable)
-	code, out, errOut := runMain(t, "-otlp", otlpURL, url)
+	recv := otlptest.NewReceiver(t, otlptest.WithBehavior(otlptest.Unavailable))
+	code, out, errOut := runMain(t, "-otlp", recv.URL(), url)
 	if code != 0 {
 		t.Errorf("got exit %d, want 0: the server is healthy\n%s", code, out)
 	}
-	if !strings.Contains(errOut, "warning: OTLP export to "+otlpURL+"/v1/traces failed") {
+	if !strings.Contains(errOut, "warning: OTLP export to "+recv.URL()+"/v1/traces failed") {
 		t.Errorf("got stderr %q, want an OTLP warning", errOut)
+	}
+	if recv.Requests() != 1 {
+		t.Errorf("got %d export requests, want 1: the probe does not retry", recv.Requests())
 	}
 }
 
@@ -594,10 +626,10 @@ func TestMainInterval(t *testing.T) {
 			exit := make(chan int, 1)
 			go func() { exit <- Main(ctx, append(args, tc.url), stdout, stderr) }()
 
-			metricsURL := strings.TrimPrefix(<-stderr.lines, "metrics: ")
+			metricsURL := strings.TrimPrefix(nextLine(t, stderr.lines), "metrics: ")
 			runs := 0
 			for runs < 3 {
-				line := <-stdout.lines
+				line := nextLine(t, stdout.lines)
 				if strings.HasPrefix(line, "  ") {
 					continue // a failed step under its run line
 				}
@@ -639,6 +671,39 @@ func TestMainInterval(t *testing.T) {
 				t.Errorf("got no final summary with percentiles in:\n%s", summary)
 			}
 		})
+	}
+}
+
+// nextLine waits for the next complete output line, failing the test if
+// none comes: a broken loop must not hang the suite.
+func nextLine(t *testing.T, lines <-chan string) string {
+	t.Helper()
+	select {
+	case l := <-lines:
+		return l
+	case <-time.After(15 * time.Second):
+		t.Fatal("got no output line within 15s")
+		return ""
+	}
+}
+
+func TestMainMetricsListenerInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	url, srv := startStreamable(t, false)
+	code, out, errOut := runMain(t, "-interval", "1s", "-metrics-listen", ln.Addr().String(), url)
+	if code != 2 {
+		t.Errorf("got exit %d, want 2: the probe could not run as asked, which says nothing of the server", code)
+	}
+	if !strings.HasPrefix(errOut, "tracegate probe: -metrics-listen: ") || out != "" {
+		t.Errorf("got stdout %q stderr %q, want only the listener error", out, errOut)
+	}
+	if n := len(srv.httpSeen()); n != 0 {
+		t.Errorf("server got %d requests, want none before the listener is up", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,10 +81,13 @@ type Options struct {
 	Propagator propagation.TextMapPropagator
 }
 
-// Validate reports the first option that cannot work.
+// Validate reports the first option that cannot work. A URL that is set
+// but unusable is not an option error: Run reports it as the failure of the
+// first step, as it does an address where nothing answers, so that a typo in
+// a monitored URL shows up as a failed probe rather than as bad usage.
 func (o *Options) Validate() error {
-	if _, err := parseEndpoint(o.URL); err != nil {
-		return err
+	if o.URL == "" {
+		return errors.New("missing URL")
 	}
 	switch o.Transport {
 	case "", TransportAuto, TransportStreamable, TransportSSE:
@@ -128,21 +132,56 @@ func (o *Options) resolvedTransport() string {
 	return TransportStreamable
 }
 
+// parseEndpoint accepts an absolute http or https URL with a host. Its
+// errors never repeat the URL, whose password or query may be a secret.
 func parseEndpoint(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("missing URL")
 	}
+	if !strings.Contains(raw, "://") {
+		return nil, errors.New("invalid URL: no scheme (want http:// or https:// before the host)")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("URL: %w", err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error quotes the whole URL
+		}
+		return nil, fmt.Errorf("invalid URL: %v", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("URL %q: scheme must be http or https", u.Redacted())
+		return nil, fmt.Errorf("invalid URL: scheme %q (want http or https)", oneLine(u.Scheme, 20))
 	}
-	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("URL %q: missing host", u.Redacted())
+	if u.Hostname() == "" {
+		return nil, errors.New("invalid URL: no host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("invalid URL: port %s out of range", oneLine(p, 10))
+		}
 	}
 	return u, nil
+}
+
+// redactRawURL hides what may be secret in a URL that did not parse: the
+// user info, the query and the fragment.
+func redactRawURL(raw string) string {
+	raw, _, _ = strings.Cut(raw, "#")
+	if before, _, ok := strings.Cut(raw, "?"); ok {
+		raw = before + "?xxxxx"
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+	}
+	end := strings.IndexAny(raw[start:], "/?")
+	if end < 0 {
+		end = len(raw) - start
+	}
+	if at := strings.LastIndex(raw[start:start+end], "@"); at >= 0 {
+		raw = raw[:start] + "xxxxx" + raw[start+at:]
+	}
+	return oneLine(raw, 200)
 }
 
 func checkObject(raw json.RawMessage) error {

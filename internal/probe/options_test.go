@@ -2,6 +2,7 @@ package probe
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,6 +37,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"minimal", Options{URL: "http://h/mcp"}, false},
 		{"https", Options{URL: "https://h:8443/mcp", Protocol: ProtocolAuto, Timeout: time.Second}, false},
 		{"missing URL", Options{}, true},
+		// Run reports an unusable URL as a failed first step.
+		{"unparseable URL", Options{URL: "http://[::1/mcp"}, false},
 		{"negative timeout", Options{URL: "http://h/mcp", Timeout: -time.Second}, true},
 		{"header name with colon", Options{URL: "http://h/mcp", Header: http.Header{"X:Y": {"v"}}}, true},
 		{"header value with NUL", Options{URL: "http://h/mcp", Header: http.Header{"X": {"a\x00b"}}}, true},
@@ -80,6 +83,35 @@ func TestTracesURL(t *testing.T) {
 	for _, tc := range tests {
 		if got := tracesURL(tc.in); got != tc.want {
 			t.Errorf("tracesURL(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactRawURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"http://[::1/mcp", "http://[::1/mcp"},
+		{"http://user:pw@[::1/mcp?api_key=secret#frag", "http://xxxxx@[::1/mcp?xxxxx"},
+		{"user:pw@h:99999", "xxxxx@h:99999"},
+		{"http://h/a@b", "http://h/a@b"},
+	}
+	for _, tc := range tests {
+		if got := redactRawURL(tc.in); got != tc.want {
+			t.Errorf("redactRawURL(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseEndpointErrorsHideTheURL(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{"http://u:s3cret@[::1/mcp", "ftp://u:s3cret@h/mcp", "s3cret:1/mcp", "http://u:s3cret@h:99999/mcp"} {
+		_, err := parseEndpoint(raw)
+		if err == nil {
+			t.Errorf("parseEndpoint(%q): got nil error, want one", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("parseEndpoint(%q): error %q repeats the secret", raw, err)
 		}
 	}
 }

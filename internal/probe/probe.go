@@ -55,13 +55,14 @@ type Report struct {
 const instrumentationName = "github.com/tracegate/tracegate/internal/probe"
 
 // Run probes the server once. It returns an error only when opts are
-// invalid; every failure of the server is in the Report.
+// invalid; every failure of the server is in the Report, and so is a URL
+// that cannot be used, as the failure of the first step.
 func Run(ctx context.Context, opts Options) (Report, error) {
 	if err := opts.Validate(); err != nil {
 		return Report{}, err
 	}
-	endpoint, _ := parseEndpoint(opts.URL)
-	r := &runner{opts: opts, endpoint: endpoint}
+	endpoint, urlErr := parseEndpoint(opts.URL)
+	r := &runner{opts: opts, endpoint: endpoint, urlErr: urlErr}
 	r.defaults()
 	if opts.TracerProvider == nil {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
@@ -77,7 +78,8 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 // runner holds the state of one run. Steps run one after another.
 type runner struct {
 	opts     Options
-	endpoint *url.URL
+	endpoint *url.URL // nil when urlErr is set
+	urlErr   error
 	client   *http.Client
 	tracer   trace.Tracer
 	prop     *mcptrace.Propagation
@@ -126,7 +128,12 @@ func NewHTTPClient(insecure bool) *http.Client {
 }
 
 func (r *runner) run(ctx context.Context) Report {
-	r.report = Report{Start: time.Now(), URL: redactURL(r.endpoint), Transport: r.opts.resolvedTransport()}
+	r.report = Report{Start: time.Now(), Transport: r.opts.resolvedTransport()}
+	if r.endpoint != nil {
+		r.report.URL = redactURL(r.endpoint)
+	} else {
+		r.report.URL = redactRawURL(r.opts.URL)
+	}
 	ctx, root := r.tracer.Start(ctx, "probe",
 		trace.WithNewRoot(),
 		trace.WithSpanKind(trace.SpanKindInternal),
@@ -134,10 +141,13 @@ func (r *runner) run(ctx context.Context) Report {
 	r.report.TraceID = root.SpanContext().TraceID().String()
 	r.runCtx = ctx
 
-	if r.report.Transport == TransportSSE {
+	switch {
+	case r.urlErr != nil:
+		r.conn = unusableURL{err: failf(errInvalidURL, "%v", r.urlErr)}
+	case r.report.Transport == TransportSSE:
 		r.sse = newLegacySSE(r.client, r.endpoint, r.opts.Header, r.opts.Timeout)
 		r.conn = r.sse
-	} else {
+	default:
 		r.conn = newStreamable(r.client, r.endpoint, r.opts.Header, r.opts.Timeout)
 	}
 
@@ -506,6 +516,9 @@ func (r *runner) getPrompt(ctx context.Context) bool {
 }
 
 func (r *runner) serverAttrs() []attribute.KeyValue {
+	if r.endpoint == nil {
+		return []attribute.KeyValue{attrNetworkProtocol.String("http"), attrNetworkTransport.String("tcp")}
+	}
 	port := r.endpoint.Port()
 	if port == "" {
 		port = "80"

@@ -401,8 +401,48 @@ func TestRunStatelessSendsParamHeaders(t *testing.T) {
 
 func TestRunInvalidOptions(t *testing.T) {
 	t.Parallel()
-	if _, err := Run(context.Background(), Options{URL: "ftp://example.com"}); err == nil {
-		t.Errorf("Run with ftp URL: got nil error, want one")
+	for _, opts := range []Options{{}, {URL: "http://h/mcp", Timeout: -time.Second}, {URL: "http://h/mcp", Transport: "pigeon"}} {
+		if _, err := Run(context.Background(), opts); err == nil {
+			t.Errorf("Run(%+v): got nil error, want one", opts)
+		}
+	}
+}
+
+func TestRunReportsAnUnusableURLAsTheFirstStep(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		protocol, wantStep string
+	}{
+		{"", "initialize"},
+		{ProtocolStateless, "server/discover"},
+		{ProtocolAuto, "server/discover"},
+	}
+	for _, tc := range tests {
+		tp, spans := newRecorderProvider(t)
+		report, err := Run(context.Background(), Options{URL: "ftp://u:pw@example.com/mcp", Protocol: tc.protocol, TracerProvider: tp})
+		if err != nil {
+			t.Fatalf("Run: got %v, want a report", err)
+		}
+		if report.OK || len(report.Steps) != 1 {
+			t.Fatalf("protocol %q: got %+v, want one failed step", tc.protocol, report.Steps)
+		}
+		st := report.Steps[0]
+		if st.Name != tc.wantStep || st.ErrorType != "invalid_url" || st.Error != `invalid URL: scheme "ftp" (want http or https)` {
+			t.Errorf("protocol %q: got %+v, want %s failed with invalid_url", tc.protocol, st, tc.wantStep)
+		}
+		if report.URL != "ftp://xxxxx@example.com/mcp" {
+			t.Errorf("got URL %q, want the user info redacted", report.URL)
+		}
+		var names []string
+		for _, s := range spans.Ended() {
+			names = append(names, s.Name())
+			if s.Name() == tc.wantStep && attrMap(s.Attributes())["error.type"].AsString() != "invalid_url" {
+				t.Errorf("span %s: got attributes %v, want error.type invalid_url", s.Name(), s.Attributes())
+			}
+		}
+		if !slices.Equal(names, []string{tc.wantStep, "probe"}) {
+			t.Errorf("got spans %q, want the step and the root", names)
+		}
 	}
 }
 

@@ -123,6 +123,19 @@ type conn interface {
 	close(ctx context.Context, hdr http.Header) error
 }
 
+// unusableURL is the conn for a URL that cannot be used: every request fails
+// with the same diagnosis, so the first step names the problem.
+type unusableURL struct{ err error }
+
+func (u unusableURL) call(context.Context, string, any, http.Header) (json.RawMessage, error) {
+	return nil, u.err
+}
+func (u unusableURL) notify(context.Context, string, any, http.Header) error { return u.err }
+func (unusableURL) setProtocol(string)                                       {}
+func (unusableURL) session() string                                          { return "" }
+func (unusableURL) cancelAbandoned(context.Context, http.Header)             {}
+func (unusableURL) close(context.Context, http.Header) error                 { return nil }
+
 // streamable speaks the Streamable HTTP transport: every message is a POST,
 // answered by application/json or by a text/event-stream that ends with the
 // response.

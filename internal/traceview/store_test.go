@@ -3,12 +3,15 @@ package traceview
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -174,6 +177,37 @@ func TestStoreBoundedUnderLoad(t *testing.T) {
 	if limit := 2*live + 64; queued > limit || capacity > 4*limit {
 		t.Errorf("eviction queue: got len %d cap %d with %d live traces, want len <= %d", queued, capacity, live, limit)
 	}
+}
+
+// TestStoreMemoryFlat checks that memory stays flat under sustained load:
+// after twenty times the store's capacity has passed through it, the heap
+// it holds is within a quarter of what one fill cost. It does not run in
+// parallel, so that other tests' allocations stay out of the measure.
+func TestStoreMemoryFlat(t *testing.T) {
+	const max = 4000
+	s := NewStore(max)
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "tracegate"))),
+		sdktrace.WithSpanProcessor(s),
+	)
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	empty := heapAfterGC()
+	recordGateway(tp, max/4)
+	first := heapAfterGC()
+	for range 20 {
+		recordGateway(tp, max/4)
+	}
+	last := heapAfterGC()
+	if st := s.Stats(); st.Spans != max {
+		t.Fatalf("got %d spans, want %d", st.Spans, max)
+	}
+	fill := int64(first) - int64(empty)
+	grew := int64(last) - int64(first)
+	t.Logf("one fill: %d bytes (%d per span); after 20 more: %+d bytes", fill, fill/max, grew)
+	if fill <= 0 || grew > fill/4 {
+		t.Errorf("heap: one fill %d bytes, then grew %d bytes over 20 more fills; want growth under a quarter of a fill", fill, grew)
+	}
+	runtime.KeepAlive(s)
 }
 
 func TestLimitAttrs(t *testing.T) {

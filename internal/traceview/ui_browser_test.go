@@ -276,7 +276,7 @@ func checkGatewayTrace(t *testing.T, ctx context.Context, adminURL string, g gat
 		t.Fatal(err)
 	}
 
-	if path := os.Getenv("TRACEGATE_SCREENSHOT"); path != "" {
+	if path := os.Getenv("TRACEGATE_UI_SCREENSHOTS"); path != "" {
 		screenshots(t, ctx, adminURL, g, path)
 	}
 
@@ -367,9 +367,11 @@ func checkLargeTrace(t *testing.T, ctx context.Context, s *Store, adminURL strin
 	}
 }
 
-// screenshots saves the trace view to path, and the list beside it, for
-// the README. Only with TRACEGATE_SCREENSHOT set; a relative path is taken
-// from the module root.
+// screenshots saves the fixture trace's view to path, in light and dark,
+// and the list beside it, for work on the UI's look. Only with
+// TRACEGATE_UI_SCREENSHOTS set; a relative path is taken from the module
+// root. (The README's screenshot is of a real demo trace: see
+// TestDemoInBrowser in cmd/tracegate.)
 func screenshots(t *testing.T, ctx context.Context, adminURL string, g gatewayTrace, path string) {
 	if !filepath.IsAbs(path) {
 		root, err := moduleRoot()

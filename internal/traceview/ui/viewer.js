@@ -53,6 +53,10 @@
   const sameDay = (a, b) => a.toDateString() === b.toDateString();
   const fmtInt = (n) => n.toLocaleString("en-US");
 
+  // breakDots escapes an attribute key and lets it wrap after its dots,
+  // so that a long key breaks between namespaces, not inside a word.
+  const breakDots = (k) => esc(k).replace(/\./g, ".<wbr>");
+
   function fmtValue(v) {
     return typeof v === "string" ? v : JSON.stringify(v);
   }
@@ -429,8 +433,8 @@
       `</div>` +
       `<div class="legend">${data.services.map((s) => chip(s, colours, ` <span class="n">${perSvc.get(s)}</span>`)).join("")}</div>`;
 
-    // Time axis: about six ticks at 1-2-5 steps.
-    const step = niceStep(total / 6);
+    // Time axis: about eight ticks at 1-2-5 steps.
+    const step = niceStep(total / 8);
     let ticks = "";
     for (let t = 0; t <= total * 1.0001; t += step) {
       ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${fmtTick(t, step)}</span>`;
@@ -570,7 +574,7 @@
     if (!keys.length) return `<div class="none">None</div>`;
     return `<table class="kv"><tbody>${keys.map((k) => {
       const v = fmtValue(attrs[k]);
-      return `<tr data-k="${esc(k.toLowerCase())}" data-v="${esc(v.toLowerCase())}"><td class="k">${esc(k)}</td><td class="v">${esc(v)}</td></tr>`;
+      return `<tr data-k="${esc(k.toLowerCase())}" data-v="${esc(v.toLowerCase())}"><td class="k">${breakDots(k)}</td><td class="v">${esc(v)}</td></tr>`;
     }).join("")}</tbody></table>`;
   }
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/otlptest"
+)
+
+// TestViewerBesideOTLPExport runs the gateway with both the OTLP exporter
+// and the embedded viewer on: one tool call must reach both, and the
+// backends' spans, sent only to the OTLP receiver, must not be needed for
+// the viewer to show the gateway's part.
+func TestViewerBesideOTLPExport(t *testing.T) {
+	t.Parallel()
+	recv := otlptest.NewReceiver(t)
+	ctx := context.Background()
+	forecastURL, closeForecast, err := startForecast(ctx, recv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeForecast)
+	weatherURL, closeWeather, err := startWeather(ctx, recv.URL(), forecastURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeWeather)
+
+	cfg := config.Default()
+	cfg.Telemetry.Exporter = "otlp"
+	cfg.Telemetry.OTLP.Endpoint = recv.URL()
+	cfg.Backends = []config.Backend{{Name: "weather", URL: weatherURL, Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second)}}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Telemetry.Viewer.Enabled; v != nil && !*v {
+		t.Fatal("the viewer is off by default; want on")
+	}
+	rt, err := newRuntime(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.close(context.Background()) })
+	rt.gateway.Start(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := rt.gateway.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	mcpSrv := httptest.NewServer(rt.gateway.Handler())
+	t.Cleanup(mcpSrv.Close)
+	admin := httptest.NewServer(rt.adminMux())
+	t.Cleanup(admin.Close)
+
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mcpSrv.URL + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	agent, tp := agentContext(true)
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "weather_get_weather", Arguments: map[string]any{"city": "Oslo"}, Meta: mcp.Meta{"traceparent": tp}}); err != nil {
+		t.Fatal(err)
+	}
+	id := agent.TraceID().String()
+
+	// The viewer has the gateway's spans as they end, in process.
+	spans := waitTrace(t, admin.URL, id, []hop{gwServer, gwClient}, nil)
+	checkChain(t, spans, []hop{gwServer, gwClient})
+	// The OTLP receiver has the same spans, and the backends' too. Flush
+	// rather than wait out the gateway's batch interval.
+	if err := rt.tel.TracerProvider.ForceFlush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := recv.WaitForSpans(t, 20*time.Second, func(all []otlptest.Span) bool {
+		return find(inTrace(all, id), gwServer.name, gwServer.kind, gwServer.service) != nil &&
+			find(inTrace(all, id), wxServer.name, wxServer.kind, wxServer.service) != nil
+	})
+	exported := find(inTrace(got, id), gwServer.name, gwServer.kind, gwServer.service)
+	if viewed := findSpan(spans, gwServer); exported.SpanID != viewed.SpanID {
+		t.Errorf("gateway SERVER span: exported %s, viewer has %s; want the same span", exported.SpanID, viewed.SpanID)
+	}
+}
