@@ -80,6 +80,9 @@ func scenarios() []scenario {
 		// Reference: one more HTTP hop and no MCP work, the best any
 		// gateway in front of this backend can do.
 		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, serve: rawHTTPProxy},
+		// The plugin chain's own cost: three plugins that let every call
+		// through (bench/plugins.go).
+		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(threeNoopPlugins)},
 	}
 }
 

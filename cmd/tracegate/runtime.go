@@ -17,6 +17,7 @@ import (
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
+	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/telemetry"
 	"github.com/tracegate/tracegate/internal/traceview"
 	"github.com/tracegate/tracegate/mcptrace"
@@ -48,7 +49,14 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	rt.gateway, err = gateway.New(cfg, rt.gatewayOptions())
+	// Plugin spans are children of the SERVER span, so they come from the
+	// same tracer provider.
+	chain, err := plugin.New(cfg.Plugins, plugin.Options{TracerProvider: rt.tel.TracerProvider, Logger: log})
+	if err != nil {
+		rt.tel.Shutdown(context.Background())
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	rt.gateway, err = gateway.New(cfg, rt.gatewayOptions(chain))
 	if err != nil {
 		rt.tel.Shutdown(context.Background())
 		return nil, err
@@ -59,7 +67,8 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 // gatewayOptions wires tracing into the gateway: mcptrace middleware makes
 // the SERVER spans (front) and the CLIENT spans (one per backend call), and
 // its round tripper puts the CLIENT span's context in HTTP headers too.
-func (rt *runtime) gatewayOptions() gateway.Options {
+// The plugin chain runs inside the SERVER span.
+func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	cfg := rt.cfg
 	common := []mcptrace.Option{
 		mcptrace.WithTracerProvider(rt.tel.TracerProvider),
@@ -67,7 +76,9 @@ func (rt *runtime) gatewayOptions() gateway.Options {
 		mcptrace.WithPropagators(rt.tel.Propagator),
 	}
 	if cfg.Telemetry.CaptureArguments {
-		common = append(common, mcptrace.WithContentCapture(4096))
+		// Captured content passes through the redact plugins' patterns:
+		// the SERVER span sees the arguments before the chain scrubs them.
+		common = append(common, mcptrace.WithContentCapture(4096), mcptrace.WithContentRedactor(chain.ContentRedactor()))
 	}
 	server := append(common[:len(common):len(common)],
 		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
@@ -77,6 +88,7 @@ func (rt *runtime) gatewayOptions() gateway.Options {
 	opts := gateway.Options{
 		Logger:  rt.log,
 		Version: version,
+		Plugins: chain,
 		// Content capture reads tool results, which forwarded calls do
 		// not decode.
 		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/plugin"
 )
 
 // Options are the parts of a Gateway that are not configuration: telemetry
@@ -54,6 +55,11 @@ type Options struct {
 	// path instead of forwarding its bytes; set it when middleware reads
 	// tool results (content capture), which forwarded calls do not decode.
 	DecodeAllCalls bool
+	// Plugins is the policy chain run around tools/call, prompts/get and
+	// resources/read. Its spans are children of the request's SERVER span,
+	// so it must use the same tracer provider as ServerMiddleware. If nil,
+	// no plugin runs.
+	Plugins *plugin.Chain
 }
 
 // Gateway is the running virtual server.
@@ -69,6 +75,7 @@ type Gateway struct {
 	single map[string]*front
 
 	handler http.Handler
+	names   policyNames // for plugin filters on /mcp/{backend}
 
 	syncMu    sync.Mutex
 	closeOnce sync.Once
