@@ -219,10 +219,19 @@ type fastCall struct {
 	clientID  []byte
 	body      []byte
 	rawParams []byte
-	route     *toolRoute
-	direct    *backend.Direct
-	cancel    context.CancelFunc
-	asks      []string
+	name      string // the tool as the client named it
+	// args are the arguments to forward: the client's bytes, or what a
+	// tool_pre_invoke plugin rewrote them to (argsRewritten).
+	args          []byte
+	argsRewritten bool
+	// post: a tool_post_invoke plugin applies, so the backend's result is
+	// held (held) until the chain has seen it.
+	post   bool
+	held   []byte
+	route  *toolRoute
+	direct *backend.Direct
+	cancel context.CancelFunc
+	asks   []string
 
 	started bool // headers written
 	sse     bool
@@ -362,11 +371,8 @@ func (fp *fastPath) call(w http.ResponseWriter, r *http.Request, s *sessionEntry
 	if !ok || progress {
 		return false
 	}
-	hooks := fp.g.hooks(r.Context(), ss, route.backend, p.name, route.original, route.schema)
-	if hooks.active(ToolPre) || hooks.active(ToolPost) {
-		return false
-	}
-	fc := &fastCall{fp: fp, w: w, r: r, session: sid, ss: ss, clientID: env.id, body: body, rawParams: env.params, route: route, direct: d}
+	fc := &fastCall{fp: fp, w: w, r: r, session: sid, ss: ss, clientID: env.id, body: body, rawParams: env.params,
+		name: p.name, args: p.args, route: route, direct: d}
 	ctx, cancel := context.WithCancel(r.Context())
 	fc.cancel = cancel
 	defer cancel()
@@ -409,6 +415,19 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 		return nil, errNotRouted
 	}
 	b := fc.route.backend
+	// Plugins run here, inside the SERVER span, as on the decoding path:
+	// the pre hook before the backend's CLIENT span, the post hook after.
+	hooks := g.hooks(ctx, fc.ss, b, fc.name, fc.route.original, fc.route.schema)
+	if hooks.active(ToolPre) {
+		args, err := hooks.pre(ToolPre, fc.args)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(args, fc.args) {
+			fc.args, fc.argsRewritten = args, true
+		}
+	}
+	fc.post = hooks.active(ToolPost)
 	if fc.ss != nil {
 		done := g.relay.track(ctx, fc.ss, b)
 		defer done()
@@ -421,6 +440,17 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 		Params:  &mcp.CallToolParams{Meta: stripHopMeta(req.GetParams().GetMeta()), Name: fc.route.original},
 	}
 	res, err := g.sendVia(b)(cctx, method, out)
+	if err == nil && fc.held != nil {
+		result, _, err := hooks.postRaw(ToolPost, fc.args, fc.held)
+		if err != nil {
+			return nil, err
+		}
+		msg := append([]byte(`{"jsonrpc":"2.0","id":`), fc.clientID...)
+		msg = append(msg, `,"result":`...)
+		msg = append(msg, result...)
+		fc.write(append(msg, '}'), true)
+		return &mcp.CallToolResult{IsError: isToolError(result)}, nil
+	}
 	if err == nil || fc.done {
 		return res, err
 	}
@@ -553,9 +583,14 @@ func (fc *fastCall) backendBody(meta map[string]any) ([]byte, error) {
 	out = appendString(out, fc.route.original)
 	p := fc.rawParams
 	wroteMeta := false
+	if fc.argsRewritten && len(fc.args) > 0 {
+		out = append(append(out, `,"arguments":`...), fc.args...)
+	}
 	_, err := eachMember(p, 0, func(m member) bool {
 		switch {
 		case m.keyIs(p, "name"):
+			return true
+		case fc.argsRewritten && m.keyIs(p, "arguments"):
 			return true
 		case m.keyIs(p, "_meta"):
 			out = appendMeta(append(out, `,"_meta":`...), p[m.valStart:m.valEnd], meta)
@@ -671,6 +706,11 @@ func (fc *fastCall) relay(data []byte) (mcp.Result, error, bool) {
 	case env.isResponse():
 		if !bytes.Equal(env.id, fc.backendID) {
 			return nil, nil, false
+		}
+		if fc.post && env.rpcError == nil {
+			// The data is the reader's buffer: keep a copy.
+			fc.held = bytes.Clone(env.result)
+			return &mcp.CallToolResult{IsError: isToolError(env.result)}, nil, true
 		}
 		msg := make([]byte, 0, len(data)+len(fc.clientID))
 		msg = append(msg, data[:env.idStart]...)
