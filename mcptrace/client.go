@@ -49,12 +49,13 @@ func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 
 		version := clientProtocolVersion(session, meta)
 		attrs := c.metricAttrs(m, version, net, true)
+		op := newOperation(m, version, net)
 		nMetric := len(attrs)
 		attrs = c.spanAttrs(ctx, attrs, m, RequestInfo{
 			Kind: trace.SpanKindClient, Method: method, ToolName: m.toolName, PromptName: m.promptName,
 			ResourceURI: m.uri, SessionID: sessionID(session), Meta: meta,
 		})
-		ctx, span := c.tracer.Start(ctx, m.spanName(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+		ctx, span := c.tracer.Start(ctx, c.spanName(m), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 		if m.toolName != "" {
 			c.cfg.captureArguments(span, params)
 		}
@@ -77,13 +78,14 @@ func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 				span.SetAttributes(keyProtocolVersion.String(version))
 				attrs = append(attrs[:nMetric:nMetric], keyProtocolVersion.String(version))
 				nMetric = len(attrs)
+				op.version = version
 			}
 			watchSession(session, nil, c.session, start, c.sessionAttrs(version, net, true))
 		}
 		if m.toolName != "" {
 			c.cfg.captureResult(span, res)
 		}
-		c.finish(ctx, span, start, attrs[:nMetric], classify(res, err, true))
+		c.finish(ctx, span, start, attrs[:nMetric], op, classify(res, err, true))
 		return res, err
 	}
 }

@@ -19,6 +19,9 @@ type instrumenter struct {
 	tracer    trace.Tracer
 	operation metric.Float64Histogram
 	session   metric.Float64Histogram
+
+	names   boundedCache[message, string]
+	records boundedCache[operation, []metric.RecordOption]
 }
 
 func newInstrumenter(cfg *config, operationName, operationDesc, sessionName, sessionDesc string) *instrumenter {
@@ -117,8 +120,9 @@ func (in *instrumenter) spanAttrs(ctx context.Context, a []attribute.KeyValue, m
 }
 
 // finish records the outcome on the span, ends it, and records the
-// operation's duration with the metric attributes and the error ones.
-func (in *instrumenter) finish(ctx context.Context, span trace.Span, start time.Time, attrs []attribute.KeyValue, o outcome) {
+// operation's duration with the metric attributes (attrs, those of op) and
+// the error ones.
+func (in *instrumenter) finish(ctx context.Context, span trace.Span, start time.Time, attrs []attribute.KeyValue, op operation, o outcome) {
 	if o.errorType != "" {
 		errAttrs := []attribute.KeyValue{keyErrorType.String(o.errorType)}
 		if o.statusCode != "" {
@@ -127,9 +131,10 @@ func (in *instrumenter) finish(ctx context.Context, span trace.Span, start time.
 		span.SetAttributes(errAttrs...)
 		span.SetStatus(codes.Error, o.message)
 		attrs = append(attrs[:len(attrs):len(attrs)], errAttrs...)
+		op.errorType, op.statusCode = o.errorType, o.statusCode
 	}
 	span.End()
-	in.operation.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
+	in.operation.Record(ctx, time.Since(start).Seconds(), in.recordOptions(op, attrs)...)
 }
 
 // sessionAttrs are the session duration histogram's attributes.

@@ -75,6 +75,7 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 			version = requestProtocolVersion(req, meta)
 		}
 		attrs := s.metricAttrs(m, version, net, false)
+		op := newOperation(m, version, net)
 		nMetric := len(attrs)
 		attrs = append(attrs, AttrTraceContextSource.String(string(source)))
 		if ex.Conflict {
@@ -109,7 +110,7 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 			}))
 		}
 
-		ctx, span := s.tracer.Start(pctx, m.spanName(), opts...)
+		ctx, span := s.tracer.Start(pctx, s.spanName(m), opts...)
 		if m.toolName != "" {
 			s.cfg.captureArguments(span, params)
 		}
@@ -120,13 +121,14 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 				span.SetAttributes(keyProtocolVersion.String(version))
 				attrs = append(attrs[:nMetric:nMetric], keyProtocolVersion.String(version))
 				nMetric = len(attrs)
+				op.version = version
 			}
 			s.initialized(session, source, pctx, start, version, net)
 		}
 		if m.toolName != "" {
 			s.cfg.captureResult(span, res)
 		}
-		s.finish(ctx, span, start, attrs[:nMetric], classify(res, err, false))
+		s.finish(ctx, span, start, attrs[:nMetric], op, classify(res, err, false))
 		return res, err
 	}
 }
