@@ -391,6 +391,9 @@ func (b *Backend) connect(ctx context.Context) (*mcp.ClientSession, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.cfg.Transport == config.TransportSSE {
+		t = lastingTransport{Transport: t, life: ctx}
+	}
 	cctx, cancel := context.WithTimeout(ctx, b.Timeout())
 	defer cancel()
 	cs, err := b.client.Connect(cctx, t, nil)

@@ -212,6 +212,31 @@ func TestDoMapsFailures(t *testing.T) {
 	}
 }
 
+// TestSSEBackendOutlivesConnect checks that a legacy SSE backend's session
+// lasts beyond connecting: the SDK's SSE client reads its event stream
+// under the context given to Connect, which must not be the connect
+// timeout's.
+func TestSSEBackendOutlivesConnect(t *testing.T) {
+	t.Parallel()
+	s := testServer()
+	srv := httptest.NewServer(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // the event stream stays open otherwise
+		srv.Close()
+	})
+	b := start(t, config.Backend{Name: "legacy", URL: srv.URL, Transport: config.TransportSSE, Timeout: config.Duration(5 * time.Second)}, backend.Options{})
+	waitFor(t, "ready", func() bool { return b.State() == backend.StateReady })
+	for i := range 3 {
+		res, err := callTool(t.Context(), b, "echo", map[string]any{"text": "hi"})
+		if err != nil || res.Content[0].(*mcp.TextContent).Text != "hi" {
+			t.Fatalf("call %d: got %v %v, want hi", i, res, err)
+		}
+	}
+	if got := b.Status().Restarts; got != 0 {
+		t.Errorf("got %d restarts, want 0: the session must not end after connect", got)
+	}
+}
+
 func childCfg(t *testing.T, kind, starts string) config.Backend {
 	t.Helper()
 	exe, err := os.Executable()
