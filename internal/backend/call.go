@@ -46,13 +46,17 @@ func (b *Backend) Do(ctx context.Context, fn func(context.Context, *mcp.ClientSe
 		// The client went away or cancelled; the SDK already told the backend.
 		return ctx.Err()
 	}
+	// The two failures that are the gateway's to report are logged with
+	// ctx, so the line carries the call's trace_id and span_id.
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		b.log.WarnContext(ctx, "backend call timed out", "backend", b.cfg.Name, "timeout", timeout.String())
 		return &jsonrpc.Error{Code: CodeTimeout, Message: fmt.Sprintf("backend %q did not answer within %s", b.cfg.Name, timeout)}
 	}
 	var rpcErr *jsonrpc.Error
 	if errors.As(err, &rpcErr) && !rejectedByTransport(rpcErr) {
 		return rpcErr
 	}
+	b.log.WarnContext(ctx, "backend call failed", "backend", b.cfg.Name, "error", err.Error())
 	b.Check()
 	return &jsonrpc.Error{Code: CodeUnavailable, Message: fmt.Sprintf("backend %q failed: %v", b.cfg.Name, err)}
 }
