@@ -51,12 +51,12 @@ func newOperation(m message, version string, n network) operation {
 	return operation{method: m.method, tool: m.toolName, prompt: m.promptName, version: version, net: n}
 }
 
-// recordOptions returns the options that record a measurement of op; attrs
-// are op's attributes, used only the first time op is seen. Building an
-// attribute set sorts and copies, so each distinct one is built once.
-func (in *instrumenter) recordOptions(op operation, attrs []attribute.KeyValue) []metric.RecordOption {
+// recordOptions returns the options that record a measurement of op.
+// Building an attribute set sorts and copies, so each distinct one is
+// built once.
+func (in *instrumenter) recordOptions(op operation) []metric.RecordOption {
 	return in.records.get(op, func() []metric.RecordOption {
-		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+		return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(in.metricAttrs(op, 0)...))}
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 func TestBoundedCacheStopsGrowing(t *testing.T) {
@@ -71,5 +73,38 @@ func TestCachedMetricAttributesFollowTheOutcome(t *testing.T) {
 	}
 	if names["tools/call good"] != 3 || names["tools/call bad"] != 2 {
 		t.Errorf("got span names %v, want 3 tools/call good and 2 tools/call bad", names)
+	}
+}
+
+// TestUnsampledSpansBuildNoAttributes checks that an unsampled call skips
+// the span's attributes (the request hook is not even called) while its
+// measurement keeps every metric attribute.
+func TestUnsampledSpansBuildNoAttributes(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	never := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithSpanProcessor(tel.spans))
+	t.Cleanup(func() { never.Shutdown(context.Background()) })
+	hooks := 0
+	h := ServerMiddleware(WithTracerProvider(never), WithMeterProvider(tel.mp), WithNetworkTransport("tcp", "http", "1.1"),
+		WithRequestAttributes(func(context.Context, RequestInfo) []attribute.KeyValue { hooks++; return nil }),
+	)(func(context.Context, string, mcp.Request) (mcp.Result, error) {
+		return &mcp.CallToolResult{IsError: true}, nil
+	})
+	req := &mcp.CallToolRequest{Params: &mcp.CallToolParamsRaw{Name: "echo", Arguments: []byte(`{}`)}}
+	if _, err := h(context.Background(), "tools/call", req); err != nil {
+		t.Fatal(err)
+	}
+	if hooks != 0 || len(tel.spans.Ended()) != 0 {
+		t.Errorf("got %d hook calls and %d recorded spans, want none", hooks, len(tel.spans.Ended()))
+	}
+	points := tel.histogramPoints(t, metricServerOperation)
+	if len(points) != 1 {
+		t.Fatalf("got %d points, want 1", len(points))
+	}
+	want := map[attribute.Key]string{keyMethodName: "tools/call", keyToolName: "echo", keyOperationName: "execute_tool", keyNetTransport: "tcp", keyErrorType: "tool_error"}
+	for k, v := range want {
+		if got, _ := points[0].Attributes.Value(k); got.AsString() != v {
+			t.Errorf("metric attribute %s: got %q, want %q", k, got.AsString(), v)
+		}
 	}
 }
