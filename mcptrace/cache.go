@@ -2,6 +2,7 @@ package mcptrace
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -13,30 +14,44 @@ import (
 const maxCached = 1024
 
 // boundedCache memoizes values that are costly to build on every call but
-// few in kind, such as span names and metric attribute sets. Reads take a
-// read lock only.
+// few in kind, such as span names and metric attribute sets. The map is
+// copied on write and read with one atomic load, so concurrent requests
+// share no lock; writes stop at maxCached entries.
 type boundedCache[K comparable, V any] struct {
-	mu sync.RWMutex
-	m  map[K]V
+	mu sync.Mutex // serializes writers
+	m  atomic.Pointer[map[K]V]
 }
 
 func (c *boundedCache[K, V]) get(k K, build func() V) V {
-	c.mu.RLock()
-	v, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return v
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
 	}
-	v = build()
+	v := build()
 	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[K]V)
+	defer c.mu.Unlock()
+	var old map[K]V
+	if m := c.m.Load(); m != nil {
+		old = *m
 	}
-	if len(c.m) < maxCached {
-		c.m[k] = v
+	if _, ok := old[k]; !ok && len(old) < maxCached {
+		m := make(map[K]V, len(old)+1)
+		for ok, ov := range old {
+			m[ok] = ov
+		}
+		m[k] = v
+		c.m.Store(&m)
 	}
-	c.mu.Unlock()
 	return v
+}
+
+// len returns the number of cached values.
+func (c *boundedCache[K, V]) len() int {
+	if m := c.m.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
 }
 
 // operation is what labels one operation duration measurement, besides

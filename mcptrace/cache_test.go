@@ -23,8 +23,8 @@ func TestBoundedCacheStopsGrowing(t *testing.T) {
 			t.Fatalf("get(%s): got %q, want %q", k, got, "v"+k)
 		}
 	}
-	if len(c.m) != maxCached {
-		t.Errorf("got %d entries, want the bound %d", len(c.m), maxCached)
+	if c.len() != maxCached {
+		t.Errorf("got %d entries, want the bound %d", c.len(), maxCached)
 	}
 	builds = 0
 	c.get("0", build("0"))
