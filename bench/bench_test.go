@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestQuickRun runs the harness for a fraction of a second per scenario at
@@ -277,10 +283,10 @@ func TestOTLPSink(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := sink.Spans()
+		before, beforeCalls := sink.Spans(), sink.CallSpans()
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-		for range 3 {
-			_, span := tp.Tracer("bench-test").Start(ctx, "call")
+		for _, name := range []string{"tools/call echo", "tools/list", "tools/call other"} {
+			_, span := tp.Tracer("bench-test").Start(ctx, name, trace.WithAttributes(attribute.String("mcp.method.name", name)))
 			span.End()
 		}
 		if err := tp.Shutdown(ctx); err != nil {
@@ -289,8 +295,95 @@ func TestOTLPSink(t *testing.T) {
 		if got := sink.Spans() - before; got != 3 {
 			t.Errorf("gzip %v: got %d spans, want 3", gzip, got)
 		}
+		if got := sink.CallSpans() - beforeCalls; got != 2 {
+			t.Errorf("gzip %v: got %d tools/call spans, want 2", gzip, got)
+		}
 	}
 	if got := sink.Bad(); got != 0 {
 		t.Errorf("got %d undecodable exports, want 0", got)
+	}
+
+	// A truncated export is refused and counted, not half-counted.
+	var req collectortrace.ExportTraceServiceRequest
+	req.ResourceSpans = []*tracepb.ResourceSpans{{ScopeSpans: []*tracepb.ScopeSpans{{Spans: []*tracepb.Span{{Name: "tools/call echo"}}}}}}
+	body, err := proto.Marshal(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(sink.URL+"/v1/traces", "application/x-protobuf", bytes.NewReader(body[:len(body)-3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || sink.Bad() != 1 {
+		t.Errorf("truncated export: got HTTP %d and %d bad exports, want 400 and 1", resp.StatusCode, sink.Bad())
+	}
+}
+
+// TestTracingScenarios runs the two traced gateways briefly and checks that
+// they really exported: tools/call spans for sampled calls, none for
+// unsampled ones, metrics, and nothing the sink could not decode.
+func TestTracingScenarios(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := run(ctx, settings{
+		Duration:    100 * time.Millisecond,
+		Warmup:      30 * time.Millisecond,
+		Rounds:      1,
+		Concurrency: []int{1},
+		Scenarios:   []string{"tracing-sampled", "tracing-unsampled"},
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.exportProblems(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]exported{}
+	for _, e := range rep.Exports {
+		got[e.Scenario] = e
+	}
+	if s := got["tracing-sampled"]; s.Calls == 0 || s.CallSpans < 2*s.Calls || s.MetricExports == 0 {
+		t.Errorf("tracing-sampled: got %+v, want at least 2 tools/call spans per call and metrics", s)
+	}
+	if u := got["tracing-unsampled"]; u.Calls == 0 || u.CallSpans != 0 || u.MetricExports == 0 {
+		t.Errorf("tracing-unsampled: got %+v, want calls, no tools/call spans, and metrics", u)
+	}
+	for _, name := range []string{"tracing-sampled", "tracing-unsampled"} {
+		r, ok := find(rep.Results, name, 1)
+		if !ok || r.Baseline != "gateway" || r.ThroughputRatio <= 0 || r.Errors != 0 {
+			t.Errorf("%s: got %+v, want a ratio against gateway and no errors", name, r)
+		}
+	}
+	var out bytes.Buffer
+	printReport(&out, rep)
+	if !strings.Contains(out.String(), "OTLP export of the traced scenarios") {
+		t.Errorf("report lacks the export check:\n%s", out.String())
+	}
+}
+
+func TestExportCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		flags byte
+		e     exported
+		fails bool
+	}{
+		{"sampled, every call exported", sampled, exported{CallSpans: 20, Calls: 10, MetricExports: 1}, false},
+		{"sampled, some dropped", sampled, exported{CallSpans: 15, Dropped: 5, Calls: 10, MetricExports: 1}, false},
+		{"sampled, spans missing", sampled, exported{CallSpans: 10, Calls: 10, MetricExports: 1}, true},
+		{"unsampled, none", unsampled, exported{Spans: 4, Calls: 10, MetricExports: 1}, false},
+		{"unsampled, call spans", unsampled, exported{CallSpans: 1, Calls: 10, MetricExports: 1}, true},
+		{"undecodable export", sampled, exported{CallSpans: 20, Calls: 10, MetricExports: 1, Bad: 1}, true},
+		{"no metrics", unsampled, exported{Calls: 10}, true},
+	}
+	for _, tt := range tests {
+		e := tt.e
+		e.check(tt.flags)
+		if (e.Problem != "") != tt.fails {
+			t.Errorf("%s: got problem %q, want failure %v", tt.name, e.Problem, tt.fails)
+		}
 	}
 }

@@ -84,9 +84,12 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 		printReport(stdout, rep)
 	}
 	if *jsonOut != "" {
-		return writeJSON(*jsonOut, stdout, rep)
+		if err := writeJSON(*jsonOut, stdout, rep); err != nil {
+			return err
+		}
 	}
-	return nil
+	// A path that did not export what it should measured something else.
+	return rep.exportProblems()
 }
 
 func scenarioNames() string {

@@ -63,6 +63,18 @@ func printReport(w io.Writer, rep *report) {
 			fmtDur(c.FreshCallP50), fmtDur(c.OpenSessionCallP50), float64(c.FreshCallP50)/float64(max(c.OpenSessionCallP50, 1)))
 	}
 
+	if len(rep.Exports) > 0 {
+		fmt.Fprintln(w, "\nOTLP export of the traced scenarios (whole run, warm-up included):")
+		for _, e := range rep.Exports {
+			status := "ok"
+			if e.Problem != "" {
+				status = "FAILED: " + e.Problem
+			}
+			fmt.Fprintf(w, "  %-18s %d spans (%d tools/call) for %d measured calls, %d dropped, %d metric exports, %d undecodable: %s\n",
+				e.Scenario, e.Spans, e.CallSpans, e.Calls, e.Dropped, e.MetricExports, e.Bad, status)
+		}
+	}
+
 	fmt.Fprintln(w, "\ntargets:")
 	for _, v := range rep.Targets {
 		if v.Figure == "" {

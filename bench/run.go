@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -31,7 +32,9 @@ type report struct {
 	Results     []result      `json:"results"`
 	SessionCost sessionCost   `json:"session_cost"`
 	Targets     []verdict     `json:"targets"`
-	LoadAvgEnd  string        `json:"loadavg_end,omitempty"`
+	// Exports is what each traced scenario exported, checked.
+	Exports    []exported `json:"exports,omitempty"`
+	LoadAvgEnd string     `json:"loadavg_end,omitempty"`
 }
 
 // run measures every selected scenario at every concurrency, rounds
@@ -97,6 +100,23 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 				round, s.Rounds, sc.name, j.conc, m.PerSecond, fmtDur(m.P50), fmtDur(m.P99), m.Errors)
 		}
 	}
+	for i, sc := range sel {
+		if paths[i].exports == nil {
+			continue
+		}
+		e, err := paths[i].exports(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: flushing telemetry: %w", sc.name, err)
+		}
+		e.Scenario = sc.name
+		for _, m := range rep.Rounds {
+			if m.Scenario == sc.name {
+				e.Calls += int64(m.Calls)
+			}
+		}
+		e.check(sc.traceFlags)
+		rep.Exports = append(rep.Exports, e)
+	}
 	if s.SessionSamples > 0 {
 		if rep.SessionCost, err = measureSessionCost(ctx, b.url, s.SessionSamples); err != nil {
 			return nil, err
@@ -106,6 +126,17 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 	rep.Targets = check(targets, rep.Results)
 	rep.LoadAvgEnd = loadAvg()
 	return rep, nil
+}
+
+// exportProblems joins the failed export checks, or returns nil.
+func (rep *report) exportProblems() error {
+	var errs []error
+	for _, e := range rep.Exports {
+		if e.Problem != "" {
+			errs = append(errs, fmt.Errorf("%s: export check failed: %s", e.Scenario, e.Problem))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // selectScenarios keeps the named scenarios and, transitively, their

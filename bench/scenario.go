@@ -48,26 +48,21 @@ type path struct {
 	endpoint string
 	tool     string
 	close    func()
+	// exports, if set, flushes the path's telemetry and reports what it
+	// exported so far.
+	exports func(context.Context) (exported, error)
 }
 
 // scenarios is the list every run measures, in this order.
 //
-// EXTENSION POINT: tracing and plugin scenarios are gateways with other
-// Options. Add them here with viaGateway and a baseline of "gateway", e.g.
+// EXTENSION POINT: plugin scenarios are gateways with other Options. Add
+// them here with viaGateway and a baseline of "gateway", e.g.
 //
-//	{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled,
-//		serve: viaGateway(func(ctx context.Context) (gateway.Options, func(), error) {
-//			sink, err := startOTLPSink(ctx) // export to sink.URL over OTLP/HTTP
-//			// build telemetry exporting to the sink, return its
-//			// ServerMiddleware/BackendMiddleware/BackendTransport/WrapHTTP,
-//			// and a cleanup that flushes and shuts it down, then checks
-//			// sink.Spans() > 0 and sink.Bad() == 0 and closes the sink
-//		})},
-//	{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: viaGateway(...)},
 //	{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(...)},
 //
 // The targets for those names are already in targets; they print n/a
-// until the scenarios exist.
+// until the scenarios exist. A scenario that exports telemetry sets
+// path.exports (see tracedGateway), and the run checks what it exported.
 func scenarios() []scenario {
 	return []scenario{
 		{name: "direct", traceFlags: sampled, serve: direct},
@@ -80,6 +75,10 @@ func scenarios() []scenario {
 		// Reference: one more HTTP hop and no MCP work, the best any
 		// gateway in front of this backend can do.
 		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, serve: rawHTTPProxy},
+		// Tracing on, 100% sampled, exporting over OTLP/HTTP; then the
+		// same gateway with calls whose trace flags say not sampled.
+		{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled, serve: tracedGateway},
+		{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: tracedGateway},
 		// The plugin chain's own cost: three plugins that let every call
 		// through (bench/plugins.go).
 		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(threeNoopPlugins)},

@@ -33,7 +33,7 @@ type clientTracer struct {
 }
 
 func newClientTracer(opts []Option) *clientTracer {
-	return &clientTracer{instrumenter: newInstrumenter(newConfig(opts),
+	return &clientTracer{instrumenter: newInstrumenter(newConfig(opts), true,
 		metricClientOperation, "The duration of the MCP request or notification as observed on the sender from the time it was sent until the response or ack is received.",
 		metricClientSession, "The duration of the MCP session as observed on the MCP client.")}
 }
@@ -48,15 +48,16 @@ func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		net, _ := c.cfg.network()
 
 		version := clientProtocolVersion(session, meta)
-		attrs := c.metricAttrs(m, version, net, true)
-		nMetric := len(attrs)
-		attrs = c.spanAttrs(ctx, attrs, m, RequestInfo{
-			Kind: trace.SpanKindClient, Method: method, ToolName: m.toolName, PromptName: m.promptName,
-			ResourceURI: m.uri, SessionID: sessionID(session), Meta: meta,
-		})
-		ctx, span := c.tracer.Start(ctx, m.spanName(), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-		if m.toolName != "" {
-			c.cfg.captureArguments(span, params)
+		op := newOperation(m, version, net)
+		ctx, span := c.tracer.Start(ctx, c.spanName(m), clientStart...)
+		if span.IsRecording() {
+			span.SetAttributes(c.spanAttrs(ctx, c.metricAttrs(op, 2), m, RequestInfo{
+				Kind: trace.SpanKindClient, Method: method, ToolName: m.toolName, PromptName: m.promptName,
+				ResourceURI: m.uri, SessionID: sessionID(session), Meta: meta,
+			})...)
+			if m.toolName != "" {
+				c.cfg.captureArguments(span, params)
+			}
 		}
 
 		out := req
@@ -75,15 +76,14 @@ func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 			if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" {
 				version = ir.ProtocolVersion
 				span.SetAttributes(keyProtocolVersion.String(version))
-				attrs = append(attrs[:nMetric:nMetric], keyProtocolVersion.String(version))
-				nMetric = len(attrs)
+				op.version = version
 			}
 			watchSession(session, nil, c.session, start, c.sessionAttrs(version, net, true))
 		}
 		if m.toolName != "" {
 			c.cfg.captureResult(span, res)
 		}
-		c.finish(ctx, span, start, attrs[:nMetric], classify(res, err, true))
+		c.finish(ctx, span, start, op, classify(res, err, true))
 		return res, err
 	}
 }

@@ -38,5 +38,9 @@
 // nothing global is read on the request path. The default propagator is W3C
 // Trace Context plus W3C Baggage, not the global propagator.
 //
+// Spans get their attributes right after they start, and only when they
+// are recorded, so that an unsampled request builds none: a sampler sees a
+// span's name (method and target), kind and parent, not its attributes.
+//
 // Tool arguments and results are recorded only with [WithContentCapture].
 package mcptrace

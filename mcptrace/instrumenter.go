@@ -15,16 +15,28 @@ import (
 // propagation, tracer and its two duration histograms.
 type instrumenter struct {
 	cfg       *config
+	client    bool // CLIENT spans and client metrics, else SERVER
 	prop      *Propagation
 	tracer    trace.Tracer
 	operation metric.Float64Histogram
 	session   metric.Float64Histogram
+
+	names   boundedCache[message, string]
+	records boundedCache[operation, []metric.RecordOption]
 }
 
-func newInstrumenter(cfg *config, operationName, operationDesc, sessionName, sessionDesc string) *instrumenter {
+// Span start options, shared by every call so that starting a span does
+// not allocate them.
+var (
+	serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	clientStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
+
+func newInstrumenter(cfg *config, client bool, operationName, operationDesc, sessionName, sessionDesc string) *instrumenter {
 	meter := cfg.meterProvider.Meter(instrumentationName)
 	return &instrumenter{
 		cfg:       cfg,
+		client:    client,
 		prop:      newPropagation(cfg),
 		tracer:    cfg.tracerProvider.Tracer(instrumentationName),
 		operation: histogram(meter, operationName, operationDesc),
@@ -57,23 +69,35 @@ func (c *config) network() (network, bool) {
 }
 
 // metricAttrs returns the attributes shared by a span and its operation
-// duration measurement: the semantic conventions' metric attributes plus
-// the instance's fixed ones. The slice has room for the span's extras.
-func (in *instrumenter) metricAttrs(m message, version string, n network, client bool) []attribute.KeyValue {
-	a := make([]attribute.KeyValue, 0, 16+len(in.cfg.attrs))
-	a = append(a, keyMethodName.String(m.method))
-	if m.toolName != "" {
-		a = append(a, keyToolName.String(m.toolName), keyOperationName.String(opExecuteTool))
+// duration measurement: the semantic conventions' metric attributes of op
+// (error ones included) plus the instance's fixed ones. The slice has room
+// for extra more.
+//
+// Spans get their attributes right after they start, and only when they
+// are recorded: an unsampled call then builds no attributes at all (its
+// measurement's set is cached). Samplers see the span's name and kind,
+// which carry the method and the target.
+func (in *instrumenter) metricAttrs(op operation, extra int) []attribute.KeyValue {
+	a := make([]attribute.KeyValue, 0, 13+extra+len(in.cfg.attrs))
+	a = append(a, keyMethodName.String(op.method))
+	if op.tool != "" {
+		a = append(a, keyToolName.String(op.tool), keyOperationName.String(opExecuteTool))
 	}
-	if m.promptName != "" {
-		a = append(a, keyPromptName.String(m.promptName))
+	if op.prompt != "" {
+		a = append(a, keyPromptName.String(op.prompt))
 	}
-	if version != "" {
-		a = append(a, keyProtocolVersion.String(version))
+	if op.version != "" {
+		a = append(a, keyProtocolVersion.String(op.version))
 	}
-	a = n.append(a)
-	if client {
+	a = op.net.append(a)
+	if in.client {
 		a = in.cfg.appendServerAddress(a)
+	}
+	if op.errorType != "" {
+		a = append(a, keyErrorType.String(op.errorType))
+		if op.statusCode != "" {
+			a = append(a, keyStatusCode.String(op.statusCode))
+		}
 	}
 	return append(a, in.cfg.attrs...)
 }
@@ -117,19 +141,21 @@ func (in *instrumenter) spanAttrs(ctx context.Context, a []attribute.KeyValue, m
 }
 
 // finish records the outcome on the span, ends it, and records the
-// operation's duration with the metric attributes and the error ones.
-func (in *instrumenter) finish(ctx context.Context, span trace.Span, start time.Time, attrs []attribute.KeyValue, o outcome) {
+// operation's duration.
+func (in *instrumenter) finish(ctx context.Context, span trace.Span, start time.Time, op operation, o outcome) {
 	if o.errorType != "" {
-		errAttrs := []attribute.KeyValue{keyErrorType.String(o.errorType)}
-		if o.statusCode != "" {
-			errAttrs = append(errAttrs, keyStatusCode.String(o.statusCode))
+		op.errorType, op.statusCode = o.errorType, o.statusCode
+		if span.IsRecording() {
+			if o.statusCode != "" {
+				span.SetAttributes(keyErrorType.String(o.errorType), keyStatusCode.String(o.statusCode))
+			} else {
+				span.SetAttributes(keyErrorType.String(o.errorType))
+			}
 		}
-		span.SetAttributes(errAttrs...)
 		span.SetStatus(codes.Error, o.message)
-		attrs = append(attrs[:len(attrs):len(attrs)], errAttrs...)
 	}
 	span.End()
-	in.operation.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
+	in.operation.Record(ctx, time.Since(start).Seconds(), in.recordOptions(op)...)
 }
 
 // sessionAttrs are the session duration histogram's attributes.

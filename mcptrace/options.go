@@ -135,9 +135,10 @@ func WithAttributes(kv ...attribute.KeyValue) Option {
 	return optionFunc(func(c *config) { c.attrs = append(c.attrs, kv...) })
 }
 
-// WithRequestAttributes sets a hook called as each span starts; the
-// attributes it returns are added to that span only (not to metrics). If nil,
-// no hook is called.
+// WithRequestAttributes sets a hook called as each recorded span starts;
+// the attributes it returns are added to that span only (not to metrics).
+// It is not called for spans that are not recorded (unsampled). If nil, no
+// hook is called.
 func WithRequestAttributes(fn func(ctx context.Context, info RequestInfo) []attribute.KeyValue) Option {
 	return optionFunc(func(c *config) {
 		if fn != nil {

@@ -41,7 +41,7 @@ type serverTracer struct {
 }
 
 func newServerTracer(opts []Option) *serverTracer {
-	return &serverTracer{instrumenter: newInstrumenter(newConfig(opts),
+	return &serverTracer{instrumenter: newInstrumenter(newConfig(opts), false,
 		metricServerOperation, "MCP request or notification duration as observed on the receiver from the time it was received until the result or ack is sent.",
 		metricServerSession, "The duration of the MCP session as observed on the MCP server.")}
 }
@@ -74,18 +74,9 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		if version == "" && method != methodInitialize {
 			version = requestProtocolVersion(req, meta)
 		}
-		attrs := s.metricAttrs(m, version, net, false)
-		nMetric := len(attrs)
-		attrs = append(attrs, AttrTraceContextSource.String(string(source)))
-		if ex.Conflict {
-			attrs = append(attrs, AttrTraceContextConflict.Bool(true))
-		}
-		attrs = s.spanAttrs(ctx, attrs, m, RequestInfo{
-			Kind: trace.SpanKindServer, Method: method, ToolName: m.toolName, PromptName: m.promptName,
-			ResourceURI: m.uri, SessionID: sessionID(session), Header: header, Meta: meta,
-		})
+		op := newOperation(m, version, net)
 
-		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
+		opts := serverStart
 		var httpSpan trace.SpanContext
 		if s.cfg.httpSpan != nil {
 			httpSpan = s.cfg.httpSpan(ctx, header)
@@ -98,35 +89,45 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		case source == SourceNone:
 			// ctx may hold a span of the session's own (the go-sdk keeps the
 			// context of the HTTP request that opened it); rule 4 says root.
-			opts = append(opts, trace.WithNewRoot())
+			opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot())
 		case httpSpan.IsValid():
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: httpSpan}))
+			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: httpSpan}))
 		}
 		if ex.Conflict {
-			opts = append(opts, trace.WithLinks(trace.Link{
+			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{
 				SpanContext: ex.Header,
 				Attributes:  []attribute.KeyValue{AttrTraceContextSource.String(string(SourceHeader))},
 			}))
 		}
 
-		ctx, span := s.tracer.Start(pctx, m.spanName(), opts...)
-		if m.toolName != "" {
-			s.cfg.captureArguments(span, params)
+		ctx, span := s.tracer.Start(pctx, s.spanName(m), opts...)
+		if span.IsRecording() {
+			attrs := s.metricAttrs(op, 4)
+			attrs = append(attrs, AttrTraceContextSource.String(string(source)))
+			if ex.Conflict {
+				attrs = append(attrs, AttrTraceContextConflict.Bool(true))
+			}
+			span.SetAttributes(s.spanAttrs(ctx, attrs, m, RequestInfo{
+				Kind: trace.SpanKindServer, Method: method, ToolName: m.toolName, PromptName: m.promptName,
+				ResourceURI: m.uri, SessionID: sessionID(session), Header: header, Meta: meta,
+			})...)
+			if m.toolName != "" {
+				s.cfg.captureArguments(span, params)
+			}
 		}
 		res, err := next(ctx, method, req)
 		if method == methodInitialize && err == nil {
 			if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" {
 				version = ir.ProtocolVersion
 				span.SetAttributes(keyProtocolVersion.String(version))
-				attrs = append(attrs[:nMetric:nMetric], keyProtocolVersion.String(version))
-				nMetric = len(attrs)
+				op.version = version
 			}
 			s.initialized(session, source, pctx, start, version, net)
 		}
 		if m.toolName != "" {
 			s.cfg.captureResult(span, res)
 		}
-		s.finish(ctx, span, start, attrs[:nMetric], classify(res, err, false))
+		s.finish(ctx, span, start, op, classify(res, err, false))
 		return res, err
 	}
 }

@@ -24,38 +24,32 @@ type sessionContext struct {
 
 // sessionStore maps live sessions to their initialize context. Entries are
 // removed when the session's connection ends, so the store holds no more
-// than the sessions the SDK holds.
+// than the sessions the SDK holds. Every request reads it and only
+// initialize writes it: a sync.Map keeps concurrent readers off a shared
+// lock.
 type sessionStore struct {
-	mu sync.Mutex
-	m  map[mcp.Session]sessionContext
+	m sync.Map // mcp.Session -> sessionContext
 }
 
-func (s *sessionStore) put(k mcp.Session, v sessionContext) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = make(map[mcp.Session]sessionContext)
-	}
-	s.m[k] = v
-}
+func (s *sessionStore) put(k mcp.Session, v sessionContext) { s.m.Store(k, v) }
 
 func (s *sessionStore) get(k mcp.Session) (sessionContext, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok
+	if k == nil {
+		return sessionContext{}, false
+	}
+	v, ok := s.m.Load(k)
+	if !ok {
+		return sessionContext{}, false
+	}
+	return v.(sessionContext), true
 }
 
-func (s *sessionStore) delete(k mcp.Session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-}
+func (s *sessionStore) delete(k mcp.Session) { s.m.Delete(k) }
 
 func (s *sessionStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
+	n := 0
+	s.m.Range(func(any, any) bool { n++; return true })
+	return n
 }
 
 // watchSession waits, in one goroutine per session, for the session's

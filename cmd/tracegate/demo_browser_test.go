@@ -59,7 +59,7 @@ func checkDemoToolCall(t *testing.T, ctx context.Context) {
 	d := startDemo(t)
 	agent := agentCall(t, d)
 	id := agent.TraceID().String()
-	spans := waitTrace(t, d.adminURL, id, []hop{gwServer, gwClient, wxServer, forecast}, nil)
+	spans := waitTrace(t, d.adminURL, id, []viewHop{gwServer, gwClient, wxServer, forecast}, nil)
 	server, client, bserver := findSpan(spans, gwServer), findSpan(spans, gwClient), findSpan(spans, wxServer)
 
 	if err := browsertest.OpenTrace(ctx, d.adminURL, id); err != nil {
@@ -84,7 +84,7 @@ func checkDemoToolCall(t *testing.T, ctx context.Context) {
 		return rows[i]
 	}
 	// The gateway's SERVER span is the root on screen (its parent, the
-	// agent's span, is not in the store); each hop below is drawn under its
+	// agent's span, is not in the store); each viewHop below is drawn under its
 	// parent, one level deeper.
 	nested := []struct {
 		what   string
@@ -191,7 +191,7 @@ func checkDemoSpanLink(t *testing.T, ctx context.Context) {
 	id := agentCall(t, d).TraceID().String()
 	// The POST /mcp span ends after the response is written: wait until
 	// the API reports the linked trace present.
-	spans := waitTrace(t, d.adminURL, id, []hop{gwServer}, func(spans []apiSpan) bool {
+	spans := waitTrace(t, d.adminURL, id, []viewHop{gwServer}, func(spans []apiSpan) bool {
 		s := findSpan(spans, gwServer)
 		return len(s.Links) == 1 && s.Links[0].Present
 	})

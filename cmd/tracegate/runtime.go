@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/telemetry"
 	"github.com/tracegate/tracegate/internal/traceview"
-	"github.com/tracegate/tracegate/mcptrace"
 )
 
 // runtime is one running gateway with its telemetry.
@@ -64,81 +57,13 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 	return rt, nil
 }
 
-// gatewayOptions wires tracing into the gateway: mcptrace middleware makes
-// the SERVER spans (front) and the CLIENT spans (one per backend call), and
-// its round tripper puts the CLIENT span's context in HTTP headers too.
-// The plugin chain runs inside the SERVER span.
+// gatewayOptions wires tracing and the plugin chain into the gateway (see
+// gateway.TracingOptions).
 func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
-	cfg := rt.cfg
-	common := []mcptrace.Option{
-		mcptrace.WithTracerProvider(rt.tel.TracerProvider),
-		mcptrace.WithMeterProvider(rt.tel.MeterProvider),
-		mcptrace.WithPropagators(rt.tel.Propagator),
-	}
-	if cfg.Telemetry.CaptureArguments {
-		// Captured content passes through the redact plugins' patterns:
-		// the SERVER span sees the arguments before the chain scrubs them.
-		common = append(common, mcptrace.WithContentCapture(4096), mcptrace.WithContentRedactor(chain.ContentRedactor()))
-	}
-	server := append(common[:len(common):len(common)],
-		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
-		mcptrace.WithHTTPSpanContext(gateway.HTTPSpanContext),
-		mcptrace.WithRequestAttributes(gateway.RequestAttributes),
-	)
-	opts := gateway.Options{
-		Logger:  rt.log,
-		Version: version,
-		Plugins: chain,
-		// Content capture reads tool results, which forwarded calls do
-		// not decode.
-		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,
-		ServerMiddleware:        []mcp.Middleware{mcptrace.ServerMiddleware(server...)},
-		ServerSendingMiddleware: []mcp.Middleware{mcptrace.ServerSendingMiddleware(common...)},
-		BackendMiddleware: func(b config.Backend) []mcp.Middleware {
-			return []mcp.Middleware{gateway.UntracedKeepalive(mcptrace.ClientMiddleware(backendTraceOptions(common, b)...))}
-		},
-		BackendTransport: func(b config.Backend) http.RoundTripper {
-			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)
-		},
-	}
-	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
-		opts.WrapHTTP = gateway.HTTPSpans(rt.tel.TracerProvider, rt.tel.Propagator)
-	}
+	opts := gateway.TracingOptions(rt.cfg, rt.tel, chain)
+	opts.Logger = rt.log
+	opts.Version = version
 	return opts
-}
-
-func backendTraceOptions(common []mcptrace.Option, b config.Backend) []mcptrace.Option {
-	opts := append(common[:len(common):len(common)],
-		mcptrace.WithAttributes(attribute.String("tracegate.backend.name", b.Name)),
-		mcptrace.WithBaggage(baggagePolicy(b.Baggage)),
-	)
-	if b.URL != "" {
-		if u, err := url.Parse(b.URL); err == nil {
-			host, portStr, err := net.SplitHostPort(u.Host)
-			if err != nil {
-				host, portStr = u.Host, map[string]string{"https": "443"}[u.Scheme]
-				if portStr == "" {
-					portStr = "80"
-				}
-			}
-			port, _ := strconv.Atoi(portStr)
-			opts = append(opts, mcptrace.WithServerAddress(host, port), mcptrace.WithNetworkTransport("tcp", "http", "1.1"))
-		}
-	} else {
-		opts = append(opts, mcptrace.WithNetworkTransport("pipe", "", ""))
-	}
-	return opts
-}
-
-func baggagePolicy(p config.BaggagePolicy) mcptrace.BaggagePolicy {
-	switch p.Mode {
-	case config.BaggageAll:
-		return mcptrace.BaggageAll()
-	case config.BaggageKeys:
-		return mcptrace.BaggageKeys(p.Keys...)
-	default:
-		return mcptrace.BaggageNone()
-	}
 }
 
 // adminMux serves /healthz, /readyz, /metrics and, with the viewer on, the

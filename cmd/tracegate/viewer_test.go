@@ -71,8 +71,8 @@ func TestViewerBesideOTLPExport(t *testing.T) {
 	id := agent.TraceID().String()
 
 	// The viewer has the gateway's spans as they end, in process.
-	spans := waitTrace(t, admin.URL, id, []hop{gwServer, gwClient}, nil)
-	checkChain(t, spans, []hop{gwServer, gwClient})
+	spans := waitTrace(t, admin.URL, id, []viewHop{gwServer, gwClient}, nil)
+	checkChain(t, spans, []viewHop{gwServer, gwClient})
 	// The OTLP receiver has the same spans, and the backends' too. Flush
 	// rather than wait out the gateway's batch interval.
 	if err := rt.tel.TracerProvider.ForceFlush(ctx); err != nil {

@@ -26,12 +26,12 @@ type apiSpan struct {
 	} `json:"links"`
 }
 
-// hop names a span by what the viewer shows of it.
-type hop struct{ name, kind, service string }
+// viewHop names a span by what the viewer shows of it.
+type viewHop struct{ name, kind, service string }
 
-func (h hop) String() string { return h.name + " " + h.kind + " (" + h.service + ")" }
+func (h viewHop) String() string { return h.name + " " + h.kind + " (" + h.service + ")" }
 
-func findSpan(spans []apiSpan, h hop) *apiSpan {
+func findSpan(spans []apiSpan, h viewHop) *apiSpan {
 	for i := range spans {
 		if s := &spans[i]; s.Name == h.name && s.Kind == h.kind && s.Service == h.service {
 			return s
@@ -41,10 +41,10 @@ func findSpan(spans []apiSpan, h hop) *apiSpan {
 }
 
 // waitTrace polls the viewer's API at adminURL until the trace has a span
-// for every hop and ready (if not nil) accepts the spans, and returns them.
+// for every viewHop and ready (if not nil) accepts the spans, and returns them.
 // Spans from other processes arrive over OTLP a little after the call
 // returns.
-func waitTrace(t *testing.T, adminURL, traceID string, hops []hop, ready func([]apiSpan) bool) []apiSpan {
+func waitTrace(t *testing.T, adminURL, traceID string, hops []viewHop, ready func([]apiSpan) bool) []apiSpan {
 	t.Helper()
 	var spans []apiSpan
 	var last string
@@ -89,9 +89,9 @@ func poll(t *testing.T, timeout time.Duration, cond func() bool, msg func() stri
 	}
 }
 
-// fourTiers is the probe's tool call, hop by hop, each the parent of the
+// fourTiers is the probe's tool call, viewHop by viewHop, each the parent of the
 // next: probe → gateway → weather backend → forecast API.
-var fourTiers = []hop{
+var fourTiers = []viewHop{
 	{"tools/call weather_get_weather", "client", "tracegate-probe"},
 	{"tools/call weather_get_weather", "server", "tracegate"},
 	{"tools/call get_weather", "client", "tracegate"},
@@ -100,8 +100,8 @@ var fourTiers = []hop{
 	{"GET /forecast", "server", "forecast-api"},
 }
 
-// checkChain asserts that each hop's span is the parent of the next one's.
-func checkChain(t *testing.T, spans []apiSpan, hops []hop) {
+// checkChain asserts that each viewHop's span is the parent of the next one's.
+func checkChain(t *testing.T, spans []apiSpan, hops []viewHop) {
 	t.Helper()
 	for i := 1; i < len(hops); i++ {
 		parent, child := findSpan(spans, hops[i-1]), findSpan(spans, hops[i])
@@ -113,8 +113,8 @@ func checkChain(t *testing.T, spans []apiSpan, hops []hop) {
 
 // The hops of a weather_get_weather call below the agent.
 var (
-	gwServer = hop{"tools/call weather_get_weather", "server", "tracegate"}
-	gwClient = hop{"tools/call get_weather", "client", "tracegate"}
-	wxServer = hop{"tools/call get_weather", "server", "weather-demo"}
-	forecast = hop{"GET /forecast", "server", "forecast-api"}
+	gwServer = viewHop{"tools/call weather_get_weather", "server", "tracegate"}
+	gwClient = viewHop{"tools/call get_weather", "client", "tracegate"}
+	wxServer = viewHop{"tools/call get_weather", "server", "weather-demo"}
+	forecast = viewHop{"GET /forecast", "server", "forecast-api"}
 )

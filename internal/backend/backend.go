@@ -272,7 +272,7 @@ func (b *Backend) setState(s State, err error) {
 		b.since = time.Now()
 	}
 	if err != nil {
-		b.lastErr = err.Error()
+		b.lastErr = withoutURL(err).Error()
 	} else if s == StateReady {
 		b.lastErr = ""
 	}
@@ -398,6 +398,9 @@ func (b *Backend) connect(ctx context.Context) (*mcp.ClientSession, error) {
 	t, err := b.transport()
 	if err != nil {
 		return nil, err
+	}
+	if b.cfg.Transport == config.TransportSSE {
+		t = lastingTransport{Transport: t, life: ctx}
 	}
 	cctx, cancel := context.WithTimeout(ctx, b.Timeout())
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -212,6 +213,31 @@ func TestDoMapsFailures(t *testing.T) {
 	}
 }
 
+// TestSSEBackendOutlivesConnect checks that a legacy SSE backend's session
+// lasts beyond connecting: the SDK's SSE client reads its event stream
+// under the context given to Connect, which must not be the connect
+// timeout's.
+func TestSSEBackendOutlivesConnect(t *testing.T) {
+	t.Parallel()
+	s := testServer()
+	srv := httptest.NewServer(mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // the event stream stays open otherwise
+		srv.Close()
+	})
+	b := start(t, config.Backend{Name: "legacy", URL: srv.URL, Transport: config.TransportSSE, Timeout: config.Duration(5 * time.Second)}, backend.Options{})
+	waitFor(t, "ready", func() bool { return b.State() == backend.StateReady })
+	for i := range 3 {
+		res, err := callTool(t.Context(), b, "echo", map[string]any{"text": "hi"})
+		if err != nil || res.Content[0].(*mcp.TextContent).Text != "hi" {
+			t.Fatalf("call %d: got %v %v, want hi", i, res, err)
+		}
+	}
+	if got := b.Status().Restarts; got != 0 {
+		t.Errorf("got %d restarts, want 0: the session must not end after connect", got)
+	}
+}
+
 func childCfg(t *testing.T, kind, starts string) config.Backend {
 	t.Helper()
 	exe, err := os.Executable()
@@ -299,5 +325,27 @@ func TestCloseStopsTheChild(t *testing.T) {
 	// Close reaps the child, so it does not linger even as a zombie.
 	if err := syscall.Kill(out.PID, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("child %d after Close: kill(0) got %v, want ESRCH", out.PID, err)
+	}
+}
+
+// A credential in a backend URL's query never reaches an error: not the
+// backend's last error (/readyz), not a call's JSON-RPC error.
+func TestErrorsDoNotRevealURLSecrets(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every connection is refused
+	b := start(t, config.Backend{Name: "web", URL: "http://user:pw@" + addr + "/mcp?token=s3cret", Transport: config.TransportStreamable, Timeout: config.Duration(time.Second)}, backend.Options{})
+	waitFor(t, "down", func() bool { return b.State() == backend.StateDown })
+	st := b.Status()
+	if st.LastError == "" || strings.Contains(st.LastError, "s3cret") || strings.Contains(st.LastError, "pw@") {
+		t.Errorf("last error %q: want the failure without the URL's credentials", st.LastError)
+	}
+	_, err = callTool(t.Context(), b, "echo", nil)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("call error %v: want an error without the URL's query", err)
 	}
 }

@@ -134,6 +134,46 @@ func (b *Backend) httpClient() *http.Client {
 	return &http.Client{Transport: rt}
 }
 
+// lastingTransport gives a transport's Connect a context that lives as long
+// as the backend's connection loop (life), bounded by the connect context
+// only until Connect returns. The SDK's SSE client opens its event stream
+// with the context given to Connect, so the connect timeout's context would
+// end the stream, and the session, as soon as connect returned.
+type lastingTransport struct {
+	mcp.Transport
+	life context.Context
+}
+
+func (t lastingTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	sctx, cancel := context.WithCancel(t.life)
+	stop := context.AfterFunc(ctx, cancel)
+	conn, err := t.Transport.Connect(sctx)
+	if !stop() {
+		// ctx ended while connecting: the stream is being torn down.
+		if err == nil {
+			conn.Close()
+			err = context.Cause(ctx)
+		}
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &cancelOnClose{Connection: conn, cancel: cancel}, nil
+}
+
+// cancelOnClose ends the connection's lasting context when it is closed.
+type cancelOnClose struct {
+	mcp.Connection
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.Connection.Close()
+	c.cancel()
+	return err
+}
+
 // staticHeaders adds the configured headers (e.g. Authorization) to every
 // request without mutating the caller's request.
 type staticHeaders struct {

@@ -432,8 +432,7 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 		done := g.relay.track(ctx, fc.ss, b)
 		defer done()
 	}
-	timeout := b.Timeout()
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, b.Timeout())
 	defer cancel()
 	out := &mcp.ClientRequest[*mcp.CallToolParams]{
 		Session: fc.direct.Session,
@@ -454,20 +453,10 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 	if err == nil || fc.done {
 		return res, err
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		fc.abandon()
-		return nil, ctx.Err()
 	}
-	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		fc.abandon()
-		return nil, &jsonrpc.Error{Code: backend.CodeTimeout, Message: fmt.Sprintf("backend %q did not answer within %s", b.Name(), timeout)}
-	}
-	var rpcErr *jsonrpc.Error
-	if errors.As(err, &rpcErr) {
-		return nil, rpcErr
-	}
-	b.Check()
-	return nil, &jsonrpc.Error{Code: backend.CodeUnavailable, Message: fmt.Sprintf("backend %q failed: %v", b.Name(), err)}
+	return nil, b.Failed(ctx, cctx, err)
 }
 
 // sendVia returns the backend's sending middleware around sendDirect,

@@ -1,0 +1,99 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/tracegate/tracegate/internal/backend"
+	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/mcptrace"
+)
+
+// TracingOptions returns Options that trace the gateway with tel's
+// providers: mcptrace middleware makes the SERVER spans (front) and one
+// CLIENT span per backend call, and mcptrace's round tripper puts the CLIENT
+// span's context in the backend's HTTP headers too (no span of its own).
+// The plugin chain (nil for none) runs inside the SERVER span. Logger and
+// Version are left for the caller. The command and the bench both build
+// their gateway from this, so the bench measures what ships.
+func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.Chain) Options {
+	common := []mcptrace.Option{
+		mcptrace.WithTracerProvider(tel.TracerProvider),
+		mcptrace.WithMeterProvider(tel.MeterProvider),
+		mcptrace.WithPropagators(tel.Propagator),
+	}
+	if cfg.Telemetry.CaptureArguments {
+		common = append(common, mcptrace.WithContentCapture(4096))
+		// Captured content passes through the redact plugins' patterns:
+		// the SERVER span sees the arguments before the chain scrubs them.
+		if redact := chain.ContentRedactor(); redact != nil {
+			common = append(common, mcptrace.WithContentRedactor(redact))
+		}
+	}
+	server := append(common[:len(common):len(common)],
+		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
+		mcptrace.WithHTTPSpanContext(HTTPSpanContext),
+		mcptrace.WithRequestAttributes(RequestAttributes),
+	)
+	opts := Options{
+		Plugins: chain,
+		// Content capture reads tool results, which forwarded calls do
+		// not decode.
+		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,
+		ServerMiddleware:        []mcp.Middleware{mcptrace.ServerMiddleware(server...)},
+		ServerSendingMiddleware: []mcp.Middleware{mcptrace.ServerSendingMiddleware(common...)},
+		BackendMiddleware: func(b config.Backend) []mcp.Middleware {
+			return []mcp.Middleware{UntracedKeepalive(mcptrace.ClientMiddleware(backendTraceOptions(common, b)...))}
+		},
+		BackendTransport: func(b config.Backend) http.RoundTripper {
+			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)
+		},
+	}
+	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
+		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator)
+	}
+	return opts
+}
+
+// backendTraceOptions describe one backend on its CLIENT spans and set what
+// baggage it is sent.
+func backendTraceOptions(common []mcptrace.Option, b config.Backend) []mcptrace.Option {
+	opts := append(common[:len(common):len(common)],
+		mcptrace.WithAttributes(attribute.String("tracegate.backend.name", b.Name)),
+		mcptrace.WithBaggage(baggagePolicy(b.Baggage)),
+	)
+	if b.URL == "" {
+		return append(opts, mcptrace.WithNetworkTransport("pipe", "", ""))
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil {
+		return opts
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, portStr = u.Host, "80"
+		if u.Scheme == "https" {
+			portStr = "443"
+		}
+	}
+	port, _ := strconv.Atoi(portStr)
+	return append(opts, mcptrace.WithServerAddress(host, port), mcptrace.WithNetworkTransport("tcp", "http", "1.1"))
+}
+
+func baggagePolicy(p config.BaggagePolicy) mcptrace.BaggagePolicy {
+	switch p.Mode {
+	case config.BaggageAll:
+		return mcptrace.BaggageAll()
+	case config.BaggageKeys:
+		return mcptrace.BaggageKeys(p.Keys...)
+	default:
+		return mcptrace.BaggageNone()
+	}
+}
