@@ -226,12 +226,15 @@ type fastCall struct {
 	argsRewritten bool
 	// post: a tool_post_invoke plugin applies, so the backend's result is
 	// held (held) until the chain has seen it.
-	post   bool
-	held   []byte
-	route  *toolRoute
-	direct *backend.Direct
-	cancel context.CancelFunc
-	asks   []string
+	post bool
+	held []byte
+	// logLevel is what the client asked for (logging/setLevel, or the
+	// 2026-07-28 per-request key); log messages below it are not relayed.
+	logLevel mcp.LoggingLevel
+	route    *toolRoute
+	direct   *backend.Direct
+	cancel   context.CancelFunc
+	asks     []string
 
 	started bool // headers written
 	sse     bool
@@ -372,7 +375,12 @@ func (fp *fastPath) call(w http.ResponseWriter, r *http.Request, s *sessionEntry
 		return false
 	}
 	fc := &fastCall{fp: fp, w: w, r: r, session: sid, ss: ss, clientID: env.id, body: body, rawParams: env.params,
-		name: p.name, args: p.args, route: route, direct: d}
+		name: p.name, args: p.args, route: route, direct: d, logLevel: fp.g.logs.levelOf(ss)}
+	if ss == nil {
+		if v, ok := meta[mcp.MetaKeyLogLevel].(string); ok {
+			fc.logLevel = mcp.LoggingLevel(v)
+		}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	fc.cancel = cancel
 	defer cancel()
@@ -729,10 +737,32 @@ func (fc *fastCall) relay(data []byte) (mcp.Result, error, bool) {
 		msg = appendString(msg, ask)
 		msg = append(msg, data[env.idEnd:]...)
 		fc.write(msg, false)
+	case env.method == "notifications/message":
+		// The backend logs at the most verbose level any client asked
+		// for; this client gets what its own level lets through.
+		if wants(fc.logLevel, logLevelOf(env.params)) {
+			fc.write(data, false)
+		}
 	case env.method != "":
 		fc.write(data, false)
 	}
 	return nil, nil, false
+}
+
+// logLevelOf reads params.level of a notifications/message.
+func logLevelOf(params []byte) mcp.LoggingLevel {
+	var level mcp.LoggingLevel
+	if params != nil {
+		eachMember(params, 0, func(m member) bool {
+			if m.keyIs(params, "level") {
+				s, _ := unquote(params[m.valStart:m.valEnd])
+				level = mcp.LoggingLevel(s)
+				return false
+			}
+			return true
+		})
+	}
+	return level
 }
 
 // write sends one message to the client: as the JSON body when it is the

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +60,13 @@ func startRecordingBackend(t *testing.T, jsonResponse bool) *recordingBackend {
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			return nil, &jsonrpc.Error{Code: -32099, Message: "quota exhausted"}
 		})
+	s.AddTool(&mcp.Tool{Name: "chatty", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			for _, level := range []mcp.LoggingLevel{"debug", "info"} {
+				req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: level, Logger: "chatty", Data: "at " + string(level)})
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil
+		})
 	s.AddTool(&mcp.Tool{Name: "hang", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			<-ctx.Done()
@@ -100,12 +109,18 @@ func (rb *recordingBackend) last(t *testing.T) (map[string]json.RawMessage, http
 // in-memory span recorder.
 func tracedGateway(t *testing.T, backendURL string, timeout time.Duration) (*testGateway, *tracetest.SpanRecorder) {
 	t.Helper()
+	return tracedGatewayWith(t, backendURL, timeout, false)
+}
+
+func tracedGatewayWith(t *testing.T, backendURL string, timeout time.Duration, decodeAll bool) (*testGateway, *tracetest.SpanRecorder) {
+	t.Helper()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	common := []mcptrace.Option{mcptrace.WithTracerProvider(tp), mcptrace.WithPropagators(prop)}
 	opts := gateway.Options{
+		DecodeAllCalls:   decodeAll,
 		ServerMiddleware: []mcp.Middleware{mcptrace.ServerMiddleware(append(common, mcptrace.WithRequestAttributes(gateway.RequestAttributes))...)},
 		BackendMiddleware: func(config.Backend) []mcp.Middleware {
 			return []mcp.Middleware{gateway.UntracedKeepalive(mcptrace.ClientMiddleware(common...))}
@@ -358,5 +373,63 @@ func TestForwardedStatelessCallChecksHeaders(t *testing.T) {
 	msg, _ := rb.last(t)
 	if id := string(msg["id"]); !strings.HasPrefix(id, `"tg-`) {
 		t.Errorf("backend request id %s: not forwarded", id)
+	}
+}
+
+// A backend logs once a client has asked for logs: the gateway passes the
+// most verbose level any client session set to the shared backend session,
+// and each client gets the messages its own level lets through, on both
+// paths.
+func TestLogLevelReachesBackendAndFiltersPerClient(t *testing.T) {
+	for _, decodeAll := range []bool{false, true} {
+		name := "forwarded"
+		if decodeAll {
+			name = "decoded"
+		}
+		t.Run(name, func(t *testing.T) {
+			rb := startRecordingBackend(t, false)
+			gw, _ := tracedGatewayWith(t, rb.srv.URL, 5*time.Second, decodeAll)
+			type client struct {
+				cs  *mcp.ClientSession
+				mu  sync.Mutex
+				got []string
+			}
+			open := func(level mcp.LoggingLevel) *client {
+				c := &client{}
+				c.cs = connect(t, gw.url+"/mcp", &mcp.ClientOptions{
+					LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
+						c.mu.Lock()
+						c.got = append(c.got, fmt.Sprint(req.Params.Data))
+						c.mu.Unlock()
+					},
+				}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+				if err := c.cs.SetLoggingLevel(ctxT(t), &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			info, debug := open("info"), open("debug")
+			messages := func(c *client) []string {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return append([]string(nil), c.got...)
+			}
+			// The backend learns the level asynchronously: call until the
+			// debug client sees both messages.
+			eventually(t, 10*time.Second, "the debug client to get both levels", func() bool {
+				if _, err := debug.cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo_chatty", Arguments: map[string]any{}}); err != nil {
+					t.Fatal(err)
+				}
+				got := messages(debug)
+				return slices.Contains(got, "at debug") && slices.Contains(got, "at info")
+			})
+			if _, err := info.cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo_chatty", Arguments: map[string]any{}}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "the info client's message", func() bool { return slices.Contains(messages(info), "at info") })
+			if slices.Contains(messages(info), "at debug") {
+				t.Errorf("the info client got a debug message: %v", messages(info))
+			}
+		})
 	}
 }

@@ -70,6 +70,7 @@ type Gateway struct {
 	backends []*backend.Backend
 	byName   map[string]*backend.Backend
 	relay    *relay
+	logs     *logLevels
 
 	all    *front
 	single map[string]*front
@@ -103,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		single: map[string]*front{},
 	}
 	g.relay = newRelay(g.log)
+	g.logs = newLogLevels(g)
 	impl := &mcp.Implementation{Name: "tracegate", Title: "tracegate MCP gateway", Version: opts.Version}
 	for _, bc := range cfg.Backends {
 		if _, dup := g.byName[bc.Name]; dup {
@@ -148,7 +150,7 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 	f := newFront(s, backends, n, g.log)
 	// Receiving middleware runs outermost-first in the order given; the
 	// dispatcher is innermost so that spans cover the whole call.
-	mws := []mcp.Middleware{f.sessions.track}
+	mws := []mcp.Middleware{f.sessions.track, g.logs.track}
 	mws = append(mws, g.opts.ServerMiddleware...)
 	mws = append(mws, g.dispatch(f))
 	// The SDK applies middleware so that the last added is outermost.
@@ -231,6 +233,9 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 		f.sync()
 	}
 	g.synced.Store(b, state)
+	if state == backend.StateReady {
+		g.logs.backendReady(b)
+	}
 }
 
 // UntracedKeepalive wraps a tracing middleware so that the keepalive pings

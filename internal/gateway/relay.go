@@ -37,7 +37,16 @@ type relay struct {
 	mu       sync.Mutex
 	inflight map[*backend.Backend]map[*call]struct{}
 	tokens   map[tokenKey]*call
+	// recent holds calls that ended within logLinger, by when they ended:
+	// the SDK hands a call its response before it runs the handler of a
+	// log message read just ahead of it, and that message still belongs to
+	// the call's session.
+	recent map[*backend.Backend]map[*call]time.Time
 }
+
+// logLinger is how long a log message can still find the session of a call
+// that has just ended.
+const logLinger = 200 * time.Millisecond
 
 type call struct {
 	ctx         context.Context // the client request's context: the SDK routes server-to-client messages by it
@@ -46,6 +55,7 @@ type call struct {
 	token       tokenKey
 	clientToken any
 	progressed  atomic.Bool // some progress was relayed
+	ended       atomic.Bool // the call has returned (it may linger for logs)
 	complete    atomic.Bool // progress reached its total
 }
 
@@ -73,6 +83,7 @@ func newRelay(log *slog.Logger) *relay {
 		log:      log,
 		inflight: map[*backend.Backend]map[*call]struct{}{},
 		tokens:   map[tokenKey]*call{},
+		recent:   map[*backend.Backend]map[*call]time.Time{},
 	}
 }
 
@@ -110,6 +121,8 @@ func (r *relay) begin(ctx context.Context, ss *mcp.ServerSession, b *backend.Bac
 		c.drain()
 		r.mu.Lock()
 		delete(r.inflight[b], c)
+		c.ended.Store(true)
+		r.linger(b, c)
 		if c.token.backend != nil && r.tokens[c.token] == c {
 			delete(r.tokens, c.token)
 		}
@@ -202,7 +215,13 @@ func (r *relay) Notify(ctx context.Context, b *backend.Backend, method string, p
 		}
 	case *mcp.LoggingMessageParams:
 		for _, c := range r.owners(b) {
-			if err := c.session.Log(c.ctx, p); err != nil {
+			ctx := c.ctx
+			if ctx.Err() != nil || c.ended.Load() {
+				// The call's stream is gone: the session's own stream
+				// takes the message, in the call's trace.
+				ctx = trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(c.ctx))
+			}
+			if err := c.session.Log(ctx, p); err != nil {
 				r.log.DebugContext(c.ctx, "relaying log message failed", "backend", b.Name(), "error", err)
 			}
 		}
@@ -223,7 +242,33 @@ func (r *relay) owners(b *backend.Backend) []*call {
 			out = append(out, c)
 		}
 	}
+	now := time.Now()
+	for c, ended := range r.recent[b] {
+		if now.Sub(ended) > logLinger {
+			delete(r.recent[b], c)
+		} else if !seen[c.session] {
+			seen[c.session] = true
+			out = append(out, c)
+		}
+	}
 	return out
+}
+
+// linger keeps an ended call findable by log messages for logLinger.
+// Called with r.mu held.
+func (r *relay) linger(b *backend.Backend, c *call) {
+	set := r.recent[b]
+	if set == nil {
+		set = map[*call]time.Time{}
+		r.recent[b] = set
+	}
+	now := time.Now()
+	for old, ended := range set {
+		if now.Sub(ended) > logLinger {
+			delete(set, old)
+		}
+	}
+	set[c] = now
 }
 
 // owner picks the call a server-to-client request belongs to.
