@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -104,7 +105,14 @@ func (g *Gateway) getPrompt(ctx context.Context, rt *routes, req *mcp.GetPromptR
 	if err != nil {
 		return nil, err
 	}
-	return postHook(hooks, PromptPost, nil, res)
+	var sent json.RawMessage
+	if hooks.active(PromptPost) {
+		// Post hooks see the arguments that were sent.
+		if sent, err = marshalRaw(arguments); err != nil {
+			return nil, err
+		}
+	}
+	return postHook(hooks, PromptPost, sent, res)
 }
 
 func (g *Gateway) readResource(ctx context.Context, rt *routes, req *mcp.ReadResourceRequest) (mcp.Result, error) {

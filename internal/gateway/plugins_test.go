@@ -755,8 +755,9 @@ func TestPluginPromptAndResourceHooks(t *testing.T) {
 		tool := func(h plugin.Hook, args, result, schema bool) seen {
 			return seen{h, "kit", "kit_echo", "echo", session, args, result, schema}
 		}
+		// Post hooks see the arguments that were sent, too.
 		prompt := func(h plugin.Hook, result bool) seen {
-			return seen{h, "kit", "kit_greet", "greet", session, !result, result, false}
+			return seen{h, "kit", "kit_greet", "greet", session, true, result, false}
 		}
 		res := func(h plugin.Hook, uri string, result bool) seen {
 			return seen{h, "kit", uri, uri, session, false, result, false}
