@@ -110,6 +110,10 @@ func newTraceExporter(ctx context.Context, name string, cfg config.OTLP, e env, 
 		}
 		return exp, desc, nil
 	}
+	if t.Protocol != protoHTTPJSON {
+		// http/protobuf, the default: tracegate's own encoder.
+		return newWireExporter(t), desc, nil
+	}
 	opts := []otlptracehttp.Option{
 		otlptracehttp.WithEndpointURL(t.URL),
 		otlptracehttp.WithHeaders(t.Headers),
