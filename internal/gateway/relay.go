@@ -106,12 +106,7 @@ func (r *relay) begin(ctx context.Context, ss *mcp.ServerSession, b *backend.Bac
 		c.token, c.clientToken = key, tok
 		r.tokens[key] = c
 	}
-	set := r.inflight[b]
-	if set == nil {
-		set = map[*call]struct{}{}
-		r.inflight[b] = set
-	}
-	set[c] = struct{}{}
+	r.addLocked(b, c)
 	r.mu.Unlock()
 	if meta != nil {
 		// The client's map as is: injection works on a copy.
@@ -179,18 +174,23 @@ func normToken(t any) string {
 func (r *relay) track(ctx context.Context, ss *mcp.ServerSession, b *backend.Backend) func() {
 	c := &call{ctx: ctx, session: ss, traceID: trace.SpanContextFromContext(ctx).TraceID()}
 	r.mu.Lock()
-	set := r.inflight[b]
-	if set == nil {
-		set = map[*call]struct{}{}
-		r.inflight[b] = set
-	}
-	set[c] = struct{}{}
+	r.addLocked(b, c)
 	r.mu.Unlock()
 	return func() {
 		r.mu.Lock()
 		delete(r.inflight[b], c)
 		r.mu.Unlock()
 	}
+}
+
+// addLocked records c as in flight on b. Called with r.mu held.
+func (r *relay) addLocked(b *backend.Backend, c *call) {
+	set := r.inflight[b]
+	if set == nil {
+		set = map[*call]struct{}{}
+		r.inflight[b] = set
+	}
+	set[c] = struct{}{}
 }
 
 // Notify implements backend.Relay.
