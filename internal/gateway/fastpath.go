@@ -75,13 +75,20 @@ func parseEnvelope(data []byte) (envelope, bool) {
 	var e envelope
 	version := false
 	ok := true
+	var seen uint8
 	end, err := eachMember(data, 0, func(m member) bool {
 		if m.escapedKey {
 			ok = false
 			return false
 		}
 		v := data[m.valStart:m.valEnd]
-		switch string(data[m.keyStart+1 : m.keyEnd-1]) {
+		key := string(data[m.keyStart+1 : m.keyEnd-1])
+		if seen&envelopeBit(key) != 0 {
+			ok = false // a repeated member: the SDK's decoder decides
+			return false
+		}
+		seen |= envelopeBit(key)
+		switch key {
 		case "jsonrpc":
 			version = string(v) == `"2.0"`
 		case "id":
@@ -111,6 +118,26 @@ func parseEnvelope(data []byte) (envelope, bool) {
 	return e, true
 }
 
+// envelopeBit gives each member name the forwarding path reads a bit, to
+// notice one that is repeated; other names get none.
+func envelopeBit(key string) uint8 {
+	switch key {
+	case "jsonrpc", "name":
+		return 1
+	case "id", "arguments":
+		return 2
+	case "method", "_meta":
+		return 4
+	case "params":
+		return 8
+	case "result":
+		return 16
+	case "error":
+		return 32
+	}
+	return 0
+}
+
 // callParams are the parts of tools/call params the forwarding path reads.
 type callParams struct {
 	name    string
@@ -122,13 +149,20 @@ type callParams struct {
 func parseCallParams(params []byte) (callParams, bool) {
 	var p callParams
 	ok := true
+	var seen uint8
 	_, err := eachMember(params, 0, func(m member) bool {
 		if m.escapedKey {
 			ok = false
 			return false
 		}
 		v := params[m.valStart:m.valEnd]
-		switch string(params[m.keyStart+1 : m.keyEnd-1]) {
+		key := string(params[m.keyStart+1 : m.keyEnd-1])
+		if seen&envelopeBit(key) != 0 {
+			ok = false
+			return false
+		}
+		seen |= envelopeBit(key)
+		switch key {
 		case "name":
 			s, good := unquote(v)
 			if !good {
@@ -163,6 +197,12 @@ func metaView(raw []byte) (map[string]any, bool, bool) {
 	_, err := eachMember(raw, 0, func(m member) bool {
 		k := m.key(raw)
 		v := raw[m.valStart:m.valEnd]
+		if _, dup := meta[k]; dup {
+			// Which of two values counts is up to each decoder; leave
+			// such a message to the SDK's.
+			ok = false
+			return false
+		}
 		if k == "progressToken" {
 			progress = true
 		}

@@ -73,10 +73,23 @@ func TestParseEnvelope(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"method":3}`,               // method not a string
 		`{"jsonrpc":"2.0","\u0069d":1,"method":"ping"}`,     // escaped key
 		`{"jsonrpc":"2.0","id":1,"method":"ping"} trailing`, // garbage after
+		`{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`,   // a repeated member
 	} {
 		if _, ok := parseEnvelope([]byte(in)); ok {
 			t.Errorf("%s: accepted", in)
 		}
+	}
+}
+
+// Repeated members of params or _meta leave the call to the SDK: which
+// value counts is up to each decoder, and routing must not disagree with
+// what the backend reads.
+func TestRepeatedMembersAreNotForwarded(t *testing.T) {
+	if _, ok := parseCallParams([]byte(`{"name":"a_x","arguments":{},"name":"a_y"}`)); ok {
+		t.Error("two names accepted")
+	}
+	if _, _, ok := metaView([]byte(`{"traceparent":"a","traceparent":"b"}`)); ok {
+		t.Error("two traceparents accepted")
 	}
 }
 
@@ -188,6 +201,72 @@ func FuzzEachMember(f *testing.F) {
 			if json.Unmarshal([]byte(got[k]), &b) != nil || !reflect.DeepEqual(a, b) {
 				t.Fatalf("%q: member %q = %s, encoding/json says %s", data, k, got[k], v)
 			}
+		}
+	})
+}
+
+// FuzzBackendBody checks the forwarding rewrite on arbitrary tools/call
+// messages: whatever the client sent, the message the backend gets is valid
+// JSON, carries the backend's id and the tool's original name, keeps every
+// other params member as it was, and has in _meta exactly what the
+// middleware left there.
+func FuzzBackendBody(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_b"}}`,
+		`{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"_meta":{"progress":1,"traceparent":"00-x","k":[{}]},"arguments":{"q":"\u00e9"},"name":"a_b","extra":true}}`,
+		`{"params":{"arguments":null,"name":"n"},"method":"tools/call","id":-1.5e3,"jsonrpc":"2.0"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, ok := parseEnvelope(body)
+		if !ok || env.params == nil || !json.Valid(body) {
+			return
+		}
+		p, ok := parseCallParams(env.params)
+		if !ok {
+			return
+		}
+		meta, _, ok := metaView(p.meta)
+		if !ok {
+			return
+		}
+		meta = stripHopMeta(meta)
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		meta["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		fc := &fastCall{body: body, rawParams: env.params, route: &toolRoute{original: "orig"}, backendID: []byte(`"tg-9"`)}
+		out, err := fc.backendBody(meta)
+		if err != nil {
+			return
+		}
+		var got struct {
+			ID     string                     `json:"id"`
+			Params map[string]json.RawMessage `json:"params"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%s -> invalid JSON %s: %v", body, out, err)
+		}
+		var sent map[string]json.RawMessage
+		json.Unmarshal(env.params, &sent)
+		if got.ID != "tg-9" || string(got.Params["name"]) != `"orig"` {
+			t.Fatalf("%s -> id %q name %s", body, got.ID, got.Params["name"])
+		}
+		for k, v := range sent {
+			if k == "name" || k == "_meta" {
+				continue
+			}
+			if !bytes.Equal(bytes.TrimSpace(got.Params[k]), bytes.TrimSpace(v)) {
+				t.Fatalf("%s -> params.%s = %s, sent %s", body, k, got.Params[k], v)
+			}
+		}
+		var gotMeta map[string]any
+		if err := json.Unmarshal(got.Params["_meta"], &gotMeta); err != nil {
+			t.Fatalf("%s -> _meta %s: %v", body, got.Params["_meta"], err)
+		}
+		if len(gotMeta) != len(meta) || gotMeta["traceparent"] != meta["traceparent"] {
+			t.Fatalf("%s -> _meta %v, want the keys of %v", body, gotMeta, meta)
 		}
 	})
 }
