@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
 )
@@ -72,6 +75,11 @@ type Options struct {
 	// KeepAlive is the interval of pings that detect a dead session.
 	// Default 10s; negative disables.
 	KeepAlive time.Duration
+	// Tracer, when set, puts the gateway's own work on the backend
+	// (connecting and listing its catalog, relisting after list_changed)
+	// under one INTERNAL span each, so the requests it makes form one
+	// trace rather than a root trace apiece.
+	Tracer trace.Tracer
 }
 
 // Status is a snapshot for /readyz.
@@ -323,13 +331,15 @@ func (b *Backend) run(ctx context.Context) {
 		}
 		first = false
 		b.setState(StateConnecting, nil)
-		cs, err := b.connect(ctx)
+		sctx, end := b.span(ctx, "connect")
+		cs, err := b.connect(sctx)
 		if err == nil {
-			err = b.list(ctx, cs)
+			err = b.list(sctx, cs)
 			if err != nil {
 				cs.Close()
 			}
 		}
+		end(err)
 		if err == nil {
 			readyAt := time.Now()
 			err = b.watch(ctx, cs)
@@ -360,6 +370,34 @@ func (b *Backend) run(ctx context.Context) {
 	}
 }
 
+// span starts the INTERNAL span of some work of the gateway's own on the
+// backend, named "connect weather" or "relist weather". The returned func
+// ends it, with err as its status.
+func (b *Backend) span(ctx context.Context, what string) (context.Context, func(error)) {
+	if b.opts.Tracer == nil {
+		return ctx, func(error) {}
+	}
+	ctx, span := b.opts.Tracer.Start(ctx, what+" "+b.cfg.Name,
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithNewRoot(),
+		trace.WithAttributes(
+			attribute.String("tracegate.backend.name", b.cfg.Name),
+			attribute.String("tracegate.backend.transport", string(b.transportName())),
+		))
+	return ctx, func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, withoutURL(err).Error())
+		}
+		span.End()
+	}
+}
+
+func (b *Backend) transportName() config.Transport {
+	if b.cfg.Transport == "" {
+		return config.TransportStreamable
+	}
+	return b.cfg.Transport
+}
+
 func (b *Backend) stop() {
 	b.setState(StateStopped, nil)
 }
@@ -385,7 +423,10 @@ func (b *Backend) watch(ctx context.Context, cs *mcp.ClientSession) error {
 				return fmt.Errorf("health check: %w", err)
 			}
 		case <-b.refresh:
-			if err := b.list(ctx, cs); err != nil && ctx.Err() == nil {
+			sctx, end := b.span(ctx, "relist")
+			err := b.list(sctx, cs)
+			end(err)
+			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("listing catalog: %w", err)
 			}
 		}

@@ -51,6 +51,9 @@ type Options struct {
 	KeepAlive time.Duration
 	// MinBackoff bounds the first reconnect delay (default 100ms).
 	MinBackoff time.Duration
+	// TracerProvider, when set, traces the gateway's own work on each
+	// backend (connecting, relisting) as one INTERNAL span apiece.
+	TracerProvider trace.TracerProvider
 	// DecodeAllCalls sends every tools/call through the SDK's decoding
 	// path instead of forwarding its bytes; set it when middleware reads
 	// tool results (content capture), which forwarded calls do not decode.
@@ -123,6 +126,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		if opts.BackendTransport != nil {
 			bopts.HTTPTransport = opts.BackendTransport(bc)
+		}
+		if opts.TracerProvider != nil {
+			bopts.Tracer = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
 		}
 		b := backend.New(bc, bopts)
 		g.backends = append(g.backends, b)

@@ -43,7 +43,8 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 		mcptrace.WithRequestAttributes(RequestAttributes),
 	)
 	opts := Options{
-		Plugins: chain,
+		TracerProvider: tel.TracerProvider,
+		Plugins:        chain,
 		// Content capture reads tool results, which forwarded calls do
 		// not decode.
 		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,
