@@ -324,3 +324,13 @@ func Screenshot(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// StoreStats waits for the header's store figures ("N traces · M / max
+// spans") and returns them.
+func StoreStats(ctx context.Context) (string, error) {
+	s, err := chromedp.Run(ctx, chromedp.Poll[string](`document.querySelector("#store-stats").textContent || null`, chromedp.WithPollingTimeout(10*time.Second)))
+	if err != nil {
+		return "", fmt.Errorf("store figures never shown: %w", err)
+	}
+	return s, nil
+}

@@ -336,6 +336,10 @@ func checkLargeTrace(t *testing.T, ctx context.Context, s *Store, adminURL strin
 		t.Fatal(err)
 	}
 	t.Logf("%d-span trace drawn in %v (fetch and render, under -race and a shared CPU)", n, time.Since(began))
+	// Opened straight from a link, the header still shows the store.
+	if stats, err := browsertest.StoreStats(ctx); err != nil || !strings.Contains(stats, "spans") {
+		t.Errorf("store figures %q, %v", stats, err)
+	}
 	rows, err := browsertest.SpanRows(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -315,6 +315,9 @@
     clearInterval(refreshTimer);
     listView.hidden = true;
     traceView.hidden = false;
+    // Opened from a link, the page has not loaded the list that fills the
+    // store's figures in the header: ask for them alone.
+    if (!$("#store-stats").textContent) getJSON("/api/traces?limit=1").then(renderStats, () => {});
     if (cur && cur.id === id.toLowerCase()) {
       selectSpan(spanID, false);
       return;
