@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/otlptest"
@@ -20,6 +21,19 @@ import (
 // requests) reaches the client with the trace context of the gateway's
 // SERVER span for that call in _meta, in place of the backend's own.
 func TestRelayedMessagesCarryTraceContext(t *testing.T) {
+	// With a progress token the call takes the decoding path (tokens may
+	// need mapping); without one it is forwarded, and the gateway rewrites
+	// the _meta of what the backend sends on the call's stream.
+	for _, progress := range []bool{true, false} {
+		name := "forwarded"
+		if progress {
+			name = "decoded"
+		}
+		t.Run(name, func(t *testing.T) { testRelayedMessagesCarryTraceContext(t, progress) })
+	}
+}
+
+func testRelayedMessagesCarryTraceContext(t *testing.T, progress bool) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStack(t, witnessSpec{name: "w"})
@@ -47,38 +61,37 @@ func TestRelayedMessagesCarryTraceContext(t *testing.T) {
 			return &mcp.ElicitResult{Action: "accept"}, nil
 		},
 	})
+	// The gateway passes the level on to its shared backend session, in
+	// the background.
 	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
 		t.Fatal(err)
 	}
-	// The gateway does not pass logging/setLevel on to its shared backend
-	// sessions, and a go-sdk server sends no log message until a level is
-	// set: set one on the backend session directly.
-	err := s.rt.gateway.Backends()[0].Do(ctx, func(ctx context.Context, bcs *mcp.ClientSession) error {
-		return bcs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 
-	agent := newAgentSpan(true)
-	p := &mcp.CallToolParams{Name: "w_chatty", Arguments: map[string]any{}, Meta: mcp.Meta{"traceparent": traceparentOf(agent)}}
-	p.SetProgressToken("tok-7")
-	if res, err := cs.CallTool(ctx, p); err != nil || res.IsError {
-		t.Fatalf("w_chatty: %v %v", res, err)
+	kinds := []string{"log", "sampling", "elicitation"}
+	if progress {
+		kinds = append(kinds, "progress")
+	}
+	// The backend learns the level asynchronously: call, each time in a
+	// trace of its own, until the call's log message arrives.
+	var agent trace.SpanContext
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		agent = newAgentSpan(true)
+		p := &mcp.CallToolParams{Name: "w_chatty", Arguments: map[string]any{}, Meta: mcp.Meta{"traceparent": traceparentOf(agent)}}
+		if progress {
+			p.SetProgressToken("tok-7")
+		}
+		mu.Lock()
+		clear(got)
+		mu.Unlock()
+		if res, err := cs.CallTool(ctx, p); err != nil || res.IsError {
+			t.Fatalf("w_chatty: %v %v", res, err)
+		}
+		if waitKinds(&mu, got, kinds, 2*time.Second) || time.Now().After(deadline) {
+			break
+		}
 	}
 	h := tracedHop(t, s, cs, agent.TraceID().String(), "w", "chatty")
 	want := "00-" + h.server.TraceID + "-" + h.server.SpanID + "-01"
-	kinds := []string{"progress", "log", "sampling", "elicitation"}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n == len(kinds) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, kind := range kinds {
@@ -93,6 +106,23 @@ func TestRelayedMessagesCarryTraceContext(t *testing.T) {
 	}
 	if tok := got["progress"]["progressToken"]; tok != nil {
 		t.Errorf("progress _meta holds progressToken %v; it belongs in params", tok)
+	}
+}
+
+// waitKinds waits until got has every kind, and reports whether it did.
+func waitKinds(mu *sync.Mutex, got map[string]mcp.Meta, kinds []string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		all := true
+		for _, k := range kinds {
+			if _, ok := got[k]; !ok {
+				all = false
+			}
+		}
+		mu.Unlock()
+		if all || time.Now().After(deadline) {
+			return all
+		}
 	}
 }
 

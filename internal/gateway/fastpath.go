@@ -60,6 +60,7 @@ type envelope struct {
 	idEnd    int
 	method   string
 	params   []byte // raw object; nil when absent
+	paramsAt int    // offset of params in the message
 	result   []byte
 	rpcError []byte
 }
@@ -101,7 +102,7 @@ func parseEnvelope(data []byte) (envelope, bool) {
 			}
 			e.method = s
 		case "params":
-			e.params = v
+			e.params, e.paramsAt = v, m.valStart
 		case "result":
 			e.result = v
 		case "error":
@@ -281,6 +282,9 @@ type fastCall struct {
 	done    bool // the response was written
 	// backendID is the id the call has on the backend session.
 	backendID []byte
+	// serverCtx holds the SERVER span, whose context goes into the _meta
+	// of what the backend sends the client on the call's stream.
+	serverCtx context.Context
 }
 
 type fastCallKey struct{}
@@ -463,6 +467,7 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 		return nil, errNotRouted
 	}
 	b := fc.route.backend
+	fc.serverCtx = ctx
 	// Plugins run here, inside the SERVER span, as on the decoding path:
 	// the pre hook before the backend's CLIENT span, the post hook after.
 	hooks := g.hooks(ctx, fc.ss, b, fc.name, fc.route.original, fc.route.schema)
@@ -776,17 +781,86 @@ func (fc *fastCall) relay(data []byte) (mcp.Result, error, bool) {
 		msg = append(msg, data[:env.idStart]...)
 		msg = appendString(msg, ask)
 		msg = append(msg, data[env.idEnd:]...)
-		fc.write(msg, false)
+		fc.write(fc.traced(msg), false)
 	case env.method == "notifications/message":
 		// The backend logs at the most verbose level any client asked
 		// for; this client gets what its own level lets through.
 		if wants(fc.logLevel, logLevelOf(env.params)) {
-			fc.write(data, false)
+			fc.write(fc.traced(data), false)
 		}
 	case env.method != "":
-		fc.write(data, false)
+		fc.write(fc.traced(data), false)
 	}
 	return nil, nil, false
+}
+
+// traced gives a message the backend sent on the call's stream the trace
+// context of the gateway's SERVER span in params._meta, as the decoding
+// path's sending middleware does for what it relays, so the client sees it
+// in the trace of its own call. Every other byte is kept.
+func (fc *fastCall) traced(msg []byte) []byte {
+	mws := fc.fp.g.opts.ServerSendingMiddleware
+	if len(mws) == 0 || fc.serverCtx == nil {
+		return msg
+	}
+	env, ok := parseEnvelope(msg)
+	if !ok || env.params == nil && env.method == "" {
+		return msg
+	}
+	var orig []byte
+	if env.params != nil {
+		eachMember(env.params, 0, func(m member) bool {
+			if m.keyIs(env.params, "_meta") {
+				orig = env.params[m.valStart:m.valEnd]
+			}
+			return true
+		})
+	}
+	if orig != nil && orig[0] != '{' {
+		return msg
+	}
+	meta, _, ok := metaView(orig)
+	if !ok {
+		return msg
+	}
+	var injected map[string]any
+	capture := func(_ context.Context, _ string, req mcp.Request) (mcp.Result, error) {
+		injected = req.GetParams().GetMeta()
+		return nil, nil
+	}
+	req := &mcp.ServerRequest[*mcp.LoggingMessageParams]{Session: fc.ss, Params: &mcp.LoggingMessageParams{Meta: meta}}
+	chain(mws, capture)(fc.serverCtx, env.method, req)
+	if injected == nil {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+128)
+	if env.params == nil {
+		// No params: add them, holding only _meta.
+		end := bytes.LastIndexByte(msg, '}')
+		out = append(out, msg[:end]...)
+		out = appendMeta(append(out, `,"params":{"_meta":`...), nil, injected)
+		return append(append(out, '}'), msg[end:]...)
+	}
+	out = append(out, msg[:env.paramsAt]...)
+	out = append(out, '{')
+	first := true
+	eachMember(env.params, 0, func(m member) bool {
+		if m.keyIs(env.params, "_meta") {
+			return true
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		out = append(out, env.params[m.keyStart:m.valEnd]...)
+		return true
+	})
+	if !first {
+		out = append(out, ',')
+	}
+	out = appendMeta(append(out, `"_meta":`...), orig, injected)
+	out = append(out, '}')
+	return append(out, msg[env.paramsAt+len(env.params):]...)
 }
 
 // logLevelOf reads params.level of a notifications/message.
