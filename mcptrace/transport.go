@@ -24,13 +24,15 @@ func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 	return &Transport{base: base, prop: NewPropagation(opts...)}
 }
 
-// RoundTrip clones req, as the RoundTripper contract forbids changing it,
-// injects into the clone's headers, and sends the clone with the base
-// transport.
+// RoundTrip sends a copy of req with the trace context in its headers: the
+// RoundTripper contract forbids changing req. Only the header map is
+// copied; the rest (URL, body) is shared, as nothing else is changed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	out := req.Clone(req.Context())
-	if out.Header == nil {
-		out.Header = make(http.Header)
+	out := new(http.Request)
+	*out = *req
+	out.Header = make(http.Header, len(req.Header)+3)
+	for k, v := range req.Header {
+		out.Header[k] = v
 	}
 	t.prop.InjectHeader(req.Context(), out.Header)
 	return t.base.RoundTrip(out)
