@@ -433,3 +433,38 @@ func TestLogLevelReachesBackendAndFiltersPerClient(t *testing.T) {
 		})
 	}
 }
+
+// The gateway keeps the sessions' idle clocks: a session whose only traffic
+// is forwarded calls (which the SDK never sees) stays open, and a silent
+// one is closed, after which its ID is unknown.
+func TestIdleSessionsAreClosedBusyOnesKept(t *testing.T) {
+	rb := startRecordingBackend(t, false)
+	cfg := baseConfig(config.Backend{Name: "echo", URL: rb.srv.URL, Transport: config.TransportStreamable, Timeout: config.Duration(5 * time.Second)})
+	gw := startGateway(t, cfg, gateway.Options{SessionIdleTimeout: time.Second})
+	// No standalone stream: an open stream alone keeps a session.
+	busy, err := mcp.NewClient(&mcp.Implementation{Name: "busy", Version: "1"}, nil).Connect(ctxT(t),
+		&mcp.StreamableClientTransport{Endpoint: gw.url + "/mcp", DisableStandaloneSSE: true},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	quiet := rawInitialize(t, gw.url+"/mcp", nil)
+
+	// Well past the timeout, with a forwarded call every 100ms.
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := busy.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo_echo", Arguments: map[string]any{}}); err != nil {
+			t.Fatalf("the busy session failed: %v", err)
+		}
+	}
+	rb.mu.Lock()
+	forwarded := len(rb.bodies) > 0 && bytes.Contains(rb.bodies[0], []byte(`"id":"tg-`))
+	rb.mu.Unlock()
+	if !forwarded {
+		t.Fatal("the calls were not forwarded: the test would not test the forwarding path's clock")
+	}
+	a := quiet.post(`{"jsonrpc":"2.0","id":5,"method":"tools/list"}`, nil)
+	if a.status != http.StatusNotFound {
+		t.Errorf("the silent session after the timeout: got HTTP %d %s, want 404 (closed)", a.status, a.body)
+	}
+}

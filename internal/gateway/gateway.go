@@ -51,6 +51,9 @@ type Options struct {
 	KeepAlive time.Duration
 	// MinBackoff bounds the first reconnect delay (default 100ms).
 	MinBackoff time.Duration
+	// SessionIdleTimeout closes a client session after this long with no
+	// request and no open stream (default 30 minutes).
+	SessionIdleTimeout time.Duration
 	// TracerProvider, when set, traces the gateway's own work on each
 	// backend (connecting, relisting) as one INTERNAL span apiece.
 	TracerProvider trace.TracerProvider
@@ -176,9 +179,13 @@ func (g *Gateway) Start(ctx context.Context) {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopReap = cancel
-	go g.all.sessions.reap(ctx, sessionIdleTimeout)
+	idle := g.opts.SessionIdleTimeout
+	if idle <= 0 {
+		idle = sessionIdleTimeout
+	}
+	go g.all.sessions.reap(ctx, idle)
 	for _, f := range g.single {
-		go f.sessions.reap(ctx, sessionIdleTimeout)
+		go f.sessions.reap(ctx, idle)
 	}
 }
 

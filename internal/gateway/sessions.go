@@ -9,9 +9,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// sessionIdleTimeout closes a client session that sent nothing for this
-// long and holds no open stream: abandoned sessions are reclaimed rather
-// than kept forever.
+// sessionIdleTimeout is the default of Options.SessionIdleTimeout:
+// abandoned sessions are reclaimed rather than kept forever.
 const sessionIdleTimeout = 30 * time.Minute
 
 // sessionTable knows a front server's stateful client sessions by ID. The
