@@ -63,6 +63,7 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts := gateway.TracingOptions(rt.cfg, rt.tel, chain)
 	opts.Logger = rt.log
 	opts.Version = version
+	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
 	return opts
 }
 

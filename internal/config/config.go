@@ -18,6 +18,9 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight requests may run after a
 	// shutdown signal. Default 10s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// SessionIdleTimeout closes a client session after this long with no
+	// request and no open stream. Default 30m.
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 
 	Auth      Auth      `yaml:"auth"`
 	Backends  []Backend `yaml:"backends"`

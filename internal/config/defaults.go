@@ -8,12 +8,14 @@ const (
 	DefaultAdminListen     = "127.0.0.1:9090"
 	DefaultMaxRequestBytes = 4 << 20 // 4 MiB
 	DefaultShutdownGrace   = 10 * time.Second
-	DefaultBackendTimeout  = 30 * time.Second
-	DefaultNameFormat      = "{backend}_{tool}"
-	DefaultServiceName     = "tracegate"
-	DefaultOTLPTimeout     = 10 * time.Second
-	DefaultViewerMaxSpans  = 100_000
-	DefaultPluginTimeout   = time.Second
+	// DefaultSessionIdleTimeout is how long a silent client session lives.
+	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultBackendTimeout     = 30 * time.Second
+	DefaultNameFormat         = "{backend}_{tool}"
+	DefaultServiceName        = "tracegate"
+	DefaultOTLPTimeout        = 10 * time.Second
+	DefaultViewerMaxSpans     = 100_000
+	DefaultPluginTimeout      = time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -34,6 +36,7 @@ func (c *Config) ApplyDefaults() {
 		c.MaxRequestBytes = DefaultMaxRequestBytes
 	}
 	setDuration(&c.ShutdownGrace, DefaultShutdownGrace)
+	setDuration(&c.SessionIdleTimeout, DefaultSessionIdleTimeout)
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		setDuration(&b.Timeout, DefaultBackendTimeout)

@@ -9,11 +9,12 @@ import (
 func TestDefault(t *testing.T) {
 	t.Parallel()
 	want := &Config{
-		Listen:          "127.0.0.1:8080",
-		AdminListen:     "127.0.0.1:9090",
-		MaxRequestBytes: 4 << 20,
-		ShutdownGrace:   Duration(10 * time.Second),
-		Tools:           Tools{NameFormat: "{backend}_{tool}"},
+		Listen:             "127.0.0.1:8080",
+		AdminListen:        "127.0.0.1:9090",
+		MaxRequestBytes:    4 << 20,
+		ShutdownGrace:      Duration(10 * time.Second),
+		SessionIdleTimeout: Duration(30 * time.Minute),
+		Tools:              Tools{NameFormat: "{backend}_{tool}"},
 		Telemetry: Telemetry{
 			ServiceName: "tracegate",
 			Exporter:    "none",

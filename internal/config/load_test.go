@@ -45,11 +45,12 @@ func TestLoadFull(t *testing.T) {
 		t.Fatalf("Parse(full.yaml): %v", err)
 	}
 	want := &Config{
-		Listen:          "127.0.0.1:8080",
-		AdminListen:     "127.0.0.1:9090",
-		MaxRequestBytes: 4 << 20,
-		ShutdownGrace:   Duration(10 * time.Second),
-		Auth:            Auth{BearerTokens: []string{"s3cret"}},
+		Listen:             "127.0.0.1:8080",
+		AdminListen:        "127.0.0.1:9090",
+		MaxRequestBytes:    4 << 20,
+		ShutdownGrace:      Duration(10 * time.Second),
+		SessionIdleTimeout: Duration(30 * time.Minute),
+		Auth:               Auth{BearerTokens: []string{"s3cret"}},
 		Backends: []Backend{
 			{
 				Name: "weather", URL: "http://127.0.0.1:9001/mcp", Transport: TransportStreamable,

@@ -39,6 +39,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace < 0 {
 		add("shutdown_grace", "must not be negative")
 	}
+	if c.SessionIdleTimeout < 0 {
+		add("session_idle_timeout", "must not be negative")
+	}
 
 	for i, tok := range c.Auth.BearerTokens {
 		p := indexPath("auth.bearer_tokens", i)

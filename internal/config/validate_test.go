@@ -141,6 +141,7 @@ func TestValidateBuiltInGo(t *testing.T) {
 	t.Parallel()
 	c := Default()
 	c.ShutdownGrace = -1
+	c.SessionIdleTimeout = -1
 	c.Backends = []Backend{{Name: "a", URL: "http://x", Transport: TransportStreamable, Baggage: BaggagePolicy{Mode: "some"}}}
 	c.Plugins = []Plugin{{Name: "p", Type: "deny", OnError: "fail"}}
 	c.Telemetry.Sampler.Ratio = new(math.Inf(1))
@@ -148,6 +149,7 @@ func TestValidateBuiltInGo(t *testing.T) {
 	err := c.Validate()
 	want := []string{
 		"shutdown_grace: must not be negative",
+		"session_idle_timeout: must not be negative",
 		"backends[0].timeout: must be positive",
 		"backends[0].baggage: must be all, none or a list of keys",
 		"plugins[0].timeout: must be positive",
