@@ -199,3 +199,19 @@ plugins:
 		t.Errorf("output does not name the entry and key:\n%s", out)
 	}
 }
+
+// A cluster section is refused at start rather than ignored: one replica
+// must not run believing it shares sessions with others.
+func TestServeRefusesCluster(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracegate.yaml")
+	os.WriteFile(path, []byte(`
+listen: 127.0.0.1:0
+admin_listen: "off"
+cluster: {redis_url: "redis://127.0.0.1:6379/0", advertise_url: "http://127.0.0.1:8081"}
+`), 0o600)
+	out, err := exec.Command(selfBin, "serve", "-config", path).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFail || !strings.Contains(string(out), "cluster: ") {
+		t.Fatalf("got %v, want exit %d naming the cluster section\n%s", err, exitFail, out)
+	}
+}

@@ -71,6 +71,11 @@ type serveHooks struct {
 // cfg.ShutdownGrace: stop accepting, let in-flight requests finish, stop
 // backends and their children, and flush telemetry last.
 func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.Writer) error {
+	if cfg.Cluster != nil {
+		// Better to refuse than to run one replica that the operator
+		// believes shares sessions with others.
+		return errors.New("cluster: sharing sessions between replicas through Redis is not built yet; run one replica and remove the cluster section")
+	}
 	rt, err := newRuntime(ctx, cfg, stderr)
 	if err != nil {
 		return err
