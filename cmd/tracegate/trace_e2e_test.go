@@ -51,18 +51,7 @@ type tracedStack struct {
 func startTracedStack(t *testing.T) *tracedStack {
 	t.Helper()
 	recv := otlptest.NewReceiver(t)
-	ctx := context.Background()
-	forecastURL, closeForecast, err := startForecast(ctx, recv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeForecast)
-	weatherURL, closeWeather, err := startWeather(ctx, recv.URL(), forecastURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeWeather)
-
+	weatherURL := startDemoHTTPBackends(t, recv.URL())
 	cfg := config.Default()
 	cfg.Telemetry.Exporter = "otlp"
 	cfg.Telemetry.OTLP.Endpoint = recv.URL()
@@ -72,24 +61,59 @@ func startTracedStack(t *testing.T) *tracedStack {
 		{Name: "files", Command: []string{selfBin, demoBackendCmd, "files"}, Transport: config.TransportStdio, Timeout: config.Duration(10 * time.Second),
 			Env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": recv.URL(), "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}},
 	}
+	rt, mcpURL, _ := runRuntime(t, cfg, io.Discard)
+	return &tracedStack{recv: recv, rt: rt, url: mcpURL}
+}
+
+// startDemoHTTPBackends starts the demo forecast API and the weather server
+// that calls it, both exporting to otlpURL, and returns the weather
+// server's MCP URL.
+func startDemoHTTPBackends(t *testing.T, otlpURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	forecastURL, closeForecast, err := startForecast(ctx, otlpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeForecast)
+	weatherURL, closeWeather, err := startWeather(ctx, otlpURL, forecastURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeWeather)
+	return weatherURL
+}
+
+// runRuntime validates cfg and runs the gateway as serve does, with the MCP
+// and admin handlers on test servers, until the test ends. It returns once
+// every backend has settled, with the MCP endpoint and the admin base URL.
+func runRuntime(t *testing.T, cfg *config.Config, logs io.Writer) (rt *runtime, mcpURL, adminURL string) {
+	t.Helper()
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := newRuntime(ctx, cfg, io.Discard)
+	ctx := context.Background()
+	rt, err := newRuntime(ctx, cfg, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rt.close(context.Background()) })
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rt.close(sctx)
+	})
 	rt.gateway.Start(ctx)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := rt.gateway.WaitReady(wctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(rt.gateway.Handler())
-	t.Cleanup(srv.Close)
-	return &tracedStack{recv: recv, rt: rt, url: srv.URL + "/mcp"}
+	mcpSrv := httptest.NewServer(rt.gateway.Handler())
+	t.Cleanup(mcpSrv.Close)
+	adminSrv := httptest.NewServer(rt.adminMux())
+	t.Cleanup(adminSrv.Close)
+	return rt, mcpSrv.URL + "/mcp", adminSrv.URL
 }
 
 func (s *tracedStack) client(t *testing.T) *mcp.ClientSession {

@@ -202,32 +202,8 @@ func newStack(t *testing.T, specs ...witnessSpec) *stack {
 		}
 		cfg.Backends = append(cfg.Backends, config.Backend{Name: spec.name, URL: u, Transport: tr, Baggage: spec.baggage, Timeout: config.Duration(10 * time.Second)})
 	}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	s.rt, s.url, s.admin = runRuntime(t, cfg, s.logs)
 	ctx := context.Background()
-	rt, err := newRuntime(ctx, cfg, s.logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.rt = rt
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		rt.close(sctx)
-	})
-	rt.gateway.Start(ctx)
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := rt.gateway.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	mcpSrv := httptest.NewServer(rt.gateway.Handler())
-	t.Cleanup(mcpSrv.Close)
-	adminSrv := httptest.NewServer(rt.adminMux())
-	t.Cleanup(adminSrv.Close)
-	s.url, s.admin = mcpSrv.URL+"/mcp", adminSrv.URL
 	// The catalog is published just after the backends turn ready.
 	cs := s.connect(t, ctx, nil)
 	deadline := time.Now().Add(10 * time.Second)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -21,45 +20,17 @@ func TestViewerBesideOTLPExport(t *testing.T) {
 	t.Parallel()
 	recv := otlptest.NewReceiver(t)
 	ctx := context.Background()
-	forecastURL, closeForecast, err := startForecast(ctx, recv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeForecast)
-	weatherURL, closeWeather, err := startWeather(ctx, recv.URL(), forecastURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeWeather)
-
+	weatherURL := startDemoHTTPBackends(t, recv.URL())
 	cfg := config.Default()
 	cfg.Telemetry.Exporter = "otlp"
 	cfg.Telemetry.OTLP.Endpoint = recv.URL()
 	cfg.Backends = []config.Backend{{Name: "weather", URL: weatherURL, Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second)}}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	if v := cfg.Telemetry.Viewer.Enabled; v != nil && !*v {
 		t.Fatal("the viewer is off by default; want on")
 	}
-	rt, err := newRuntime(ctx, cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.close(context.Background()) })
-	rt.gateway.Start(ctx)
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := rt.gateway.WaitReady(wctx); err != nil {
-		t.Fatal(err)
-	}
-	mcpSrv := httptest.NewServer(rt.gateway.Handler())
-	t.Cleanup(mcpSrv.Close)
-	admin := httptest.NewServer(rt.adminMux())
-	t.Cleanup(admin.Close)
+	rt, mcpURL, adminURL := runRuntime(t, cfg, io.Discard)
 
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mcpSrv.URL + "/mcp"}, nil)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mcpURL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +42,7 @@ func TestViewerBesideOTLPExport(t *testing.T) {
 	id := agent.TraceID().String()
 
 	// The viewer has the gateway's spans as they end, in process.
-	spans := waitTrace(t, admin.URL, id, []viewHop{gwServer, gwClient}, nil)
+	spans := waitTrace(t, adminURL, id, []viewHop{gwServer, gwClient}, nil)
 	checkChain(t, spans, []viewHop{gwServer, gwClient})
 	// The OTLP receiver has the same spans, and the backends' too. Flush
 	// rather than wait out the gateway's batch interval.
