@@ -35,9 +35,6 @@ func (b *Backend) Direct() (*Direct, bool) {
 	return d, d != nil
 }
 
-// Middleware is the sending middleware of the backend's client session.
-func (b *Backend) Middleware() []mcp.Middleware { return b.opts.Middleware }
-
 // publishDirect records the direct route of a session that just turned
 // ready. Called with b.mu held.
 func (b *Backend) publishDirect(cs *mcp.ClientSession) {

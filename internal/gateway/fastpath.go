@@ -317,14 +317,20 @@ func chain(mws []mcp.Middleware, h mcp.MethodHandler) mcp.MethodHandler {
 }
 
 func (fp *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Header.Del(headerRequestID)
-	r.Header.Del(headerClientAddress)
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		r.Header[headerClientAddress] = []string{host}
+	// The request's facts are for the tracing middleware; without any,
+	// nothing reads them.
+	facts := len(fp.g.opts.ServerMiddleware) > 0
+	if facts {
+		r.Header.Del(headerRequestID)
+		r.Header.Del(headerClientAddress)
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			r.Header[headerClientAddress] = []string{host}
+		}
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
+	var s *sessionEntry
 	if sid != "" {
-		if s := fp.sessions.get(sid); s != nil {
+		if s = fp.sessions.get(sid); s != nil {
 			s.touch()
 			if r.Method == http.MethodGet {
 				s.streams.Add(1)
@@ -342,7 +348,7 @@ func (fp *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fp.next.ServeHTTP(w, r)
 		return
 	}
-	if env.id != nil && env.method != "" {
+	if facts && env.id != nil && env.method != "" {
 		r.Header[headerRequestID] = []string{requestIDAttr(env.id)}
 	}
 	if sid != "" {
@@ -353,7 +359,7 @@ func (fp *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// forwarded too.
 			fp.next.ServeHTTP(w, r)
 			if s := fp.sessions.get(sid); s != nil {
-				s.initialized.Store(true)
+				s.initialized.Store(true) // added by the initialize just before
 			}
 			return
 		case env.isResponse():
@@ -365,7 +371,7 @@ func (fp *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case env.method == "tools/call" && env.id != nil && env.params != nil && !fp.g.opts.DecodeAllCalls:
-			if s := fp.sessions.get(sid); s != nil && s.initialized.Load() && fp.call(w, r, s, env, body) {
+			if s != nil && s.initialized.Load() && fp.call(w, r, s, env, body) {
 				return
 			}
 		}
@@ -491,7 +497,7 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 		Session: fc.direct.Session,
 		Params:  &mcp.CallToolParams{Meta: stripHopMeta(req.GetParams().GetMeta()), Name: fc.route.original},
 	}
-	res, err := g.sendVia(b)(cctx, method, out)
+	res, err := g.senders[b](cctx, method, out)
 	if err == nil && fc.held != nil {
 		result, _, err := hooks.postRaw(ToolPost, fc.args, fc.held)
 		if err != nil {
@@ -512,15 +518,6 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 	return nil, b.Failed(ctx, cctx, err)
 }
 
-// sendVia returns the backend's sending middleware around sendDirect,
-// composed once per backend.
-func (g *Gateway) sendVia(b *backend.Backend) mcp.MethodHandler {
-	if h, ok := g.senders.Load(b); ok {
-		return h.(mcp.MethodHandler)
-	}
-	h, _ := g.senders.LoadOrStore(b, chain(b.Middleware(), sendDirect))
-	return h.(mcp.MethodHandler)
-}
 
 // sendDirect posts a forwarded call to its backend and relays the answer.
 // Its result describes the outcome to the middleware; the bytes have been
@@ -670,8 +667,7 @@ func appendMeta(out, orig []byte, meta map[string]any) []byte {
 	seen := 0
 	if orig != nil {
 		eachMember(orig, 0, func(m member) bool {
-			k := m.key(orig)
-			v, ok := meta[k]
+			v, ok := m.lookup(orig, meta)
 			if !ok {
 				return true
 			}
@@ -684,7 +680,7 @@ func appendMeta(out, orig []byte, meta map[string]any) []byte {
 			case json.RawMessage:
 				out = append(out, raw...)
 			case string:
-				if s, ok := unquote(raw); ok && s == v && raw[0] == '"' {
+				if rawStringIs(raw, v) {
 					out = append(out, raw...)
 				} else {
 					out = appendString(out, v)

@@ -90,9 +90,9 @@ type Gateway struct {
 	// seq numbers the ids of forwarded calls on backend sessions.
 	seq      atomic.Uint64
 	stopReap context.CancelFunc
-	// senders holds each backend's sending middleware composed around
-	// sendDirect, by *backend.Backend.
-	senders sync.Map
+	// senders is each backend's sending middleware around sendDirect, for
+	// forwarded calls.
+	senders map[*backend.Backend]mcp.MethodHandler
 	// synced holds, per backend, the state its last catalog sync saw.
 	synced sync.Map
 }
@@ -103,11 +103,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Logger = slog.Default()
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		opts:   opts,
-		log:    opts.Logger,
-		byName: map[string]*backend.Backend{},
-		single: map[string]*front{},
+		cfg:     cfg,
+		opts:    opts,
+		log:     opts.Logger,
+		byName:  map[string]*backend.Backend{},
+		single:  map[string]*front{},
+		senders: map[*backend.Backend]mcp.MethodHandler{},
 	}
 	g.relay = newRelay(g.log)
 	g.logs = newLogLevels(g)
@@ -134,6 +135,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			bopts.Tracer = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
 		}
 		b := backend.New(bc, bopts)
+		g.senders[b] = chain(bopts.Middleware, sendDirect)
 		g.backends = append(g.backends, b)
 		g.byName[bc.Name] = b
 	}

@@ -17,8 +17,11 @@ import (
 type logLevels struct {
 	g *Gateway
 
+	// levels is each client session's level. It is read on every
+	// forwarded call, so it takes no lock.
+	levels sync.Map // *mcp.ServerSession -> mcp.LoggingLevel
+
 	mu      sync.Mutex
-	levels  map[*mcp.ServerSession]mcp.LoggingLevel
 	current mcp.LoggingLevel                        // "" until a client asks
 	applied map[*mcp.ClientSession]mcp.LoggingLevel // what each backend session was told
 }
@@ -30,7 +33,7 @@ var severity = map[mcp.LoggingLevel]int{
 }
 
 func newLogLevels(g *Gateway) *logLevels {
-	return &logLevels{g: g, levels: map[*mcp.ServerSession]mcp.LoggingLevel{}, applied: map[*mcp.ClientSession]mcp.LoggingLevel{}}
+	return &logLevels{g: g, applied: map[*mcp.ClientSession]mcp.LoggingLevel{}}
 }
 
 // track is receiving middleware that records each client session's level.
@@ -48,16 +51,10 @@ func (l *logLevels) track(next mcp.MethodHandler) mcp.MethodHandler {
 		if _, known := severity[p.Level]; !known {
 			return res, err
 		}
-		l.mu.Lock()
-		_, seen := l.levels[ss]
-		l.levels[ss] = p.Level
-		l.mu.Unlock()
-		if !seen {
+		if _, seen := l.levels.Swap(ss, p.Level); !seen {
 			go func() {
 				ss.Wait()
-				l.mu.Lock()
-				delete(l.levels, ss)
-				l.mu.Unlock()
+				l.levels.Delete(ss)
 				l.apply()
 			}()
 		}
@@ -69,13 +66,16 @@ func (l *logLevels) track(next mcp.MethodHandler) mcp.MethodHandler {
 // apply recomputes the level and sends it to every ready backend that
 // logs and has not been told it yet.
 func (l *logLevels) apply() {
+	// Under mu, so that of two applies racing the later one sees the
+	// later levels and has the last word.
 	l.mu.Lock()
 	level := mcp.LoggingLevel("")
-	for _, v := range l.levels {
-		if level == "" || severity[v] < severity[level] {
-			level = v
+	l.levels.Range(func(_, v any) bool {
+		if lv := v.(mcp.LoggingLevel); level == "" || severity[lv] < severity[level] {
+			level = lv
 		}
-	}
+		return true
+	})
 	if level == "" {
 		// No client wants logs any more; the backends keep their last
 		// level, and the gateway relays to nobody.
@@ -144,9 +144,9 @@ func (l *logLevels) levelOf(ss *mcp.ServerSession) mcp.LoggingLevel {
 	if ss == nil {
 		return ""
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.levels[ss]
+	v, _ := l.levels.Load(ss)
+	level, _ := v.(mcp.LoggingLevel)
+	return level
 }
 
 // wants reports whether a client that asked for level min gets a message

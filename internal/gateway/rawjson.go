@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -153,6 +154,29 @@ func (m member) keyIs(data []byte, k string) bool {
 		return string(data[m.keyStart+1:m.keyEnd-1]) == k
 	}
 	return m.key(data) == k
+}
+
+// lookup returns meta's value for the member's key, without allocating for
+// keys that have no escapes.
+func (m member) lookup(data []byte, meta map[string]any) (any, bool) {
+	if !m.escapedKey {
+		v, ok := meta[string(data[m.keyStart+1:m.keyEnd-1])]
+		return v, ok
+	}
+	v, ok := meta[m.key(data)]
+	return v, ok
+}
+
+// rawStringIs reports whether raw is the JSON string s.
+func rawStringIs(raw []byte, s string) bool {
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1:len(raw)-1]) == s
+	}
+	u, ok := unquote(raw)
+	return ok && u == s
 }
 
 // eachMember calls fn for every member of the object at data[i] in order,
