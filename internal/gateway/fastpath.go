@@ -518,7 +518,6 @@ func (g *Gateway) forward(ctx context.Context, method string, req mcp.Request) (
 	return nil, b.Failed(ctx, cctx, err)
 }
 
-
 // sendDirect posts a forwarded call to its backend and relays the answer.
 // Its result describes the outcome to the middleware; the bytes have been
 // written to the client by then.
