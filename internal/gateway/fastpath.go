@@ -610,6 +610,19 @@ func postDirect(ctx context.Context, d *backend.Direct, body []byte) (*http.Resp
 	return d.Client.Do(req)
 }
 
+// sendOneWay posts a message that gets no JSON-RPC answer (a
+// notification, or the answer to a backend's request) and returns the HTTP
+// status; the body is read to its end so the connection can be reused.
+func sendOneWay(ctx context.Context, d *backend.Direct, msg []byte) (int, error) {
+	resp, err := postDirect(ctx, d, msg)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // backendBody is the client's message with the backend's id, the tool's
 // original name, and _meta as the middleware left it: trace fields
 // injected, hop-by-hop keys gone, every other key as the client sent it.
@@ -947,10 +960,7 @@ func (fc *fastCall) abandon() {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if resp, err := postDirect(ctx, d, msg); err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-			resp.Body.Close()
-		}
+		sendOneWay(ctx, d, msg)
 	}()
 }
 
@@ -963,10 +973,7 @@ func (fc *fastCall) refuse(id []byte, method string) {
 	msg = append(msg, "}}"...)
 	ctx, cancel := context.WithTimeout(fc.r.Context(), 5*time.Second)
 	defer cancel()
-	if resp, err := postDirect(ctx, fc.direct, msg); err == nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
-	}
+	sendOneWay(ctx, fc.direct, msg)
 }
 
 // wireError decodes a JSON-RPC error object.
@@ -1016,14 +1023,12 @@ func (fp *fastPath) answer(w http.ResponseWriter, sid string, env envelope, body
 	msg = append(msg, body[env.idEnd:]...)
 	ctx, cancel := context.WithTimeout(p.call.r.Context(), 30*time.Second)
 	defer cancel()
-	resp, err := postDirect(ctx, p.call.direct, msg)
+	status, err := sendOneWay(ctx, p.call.direct, msg)
 	if err != nil {
 		http.Error(w, "relaying the answer to backend "+p.call.route.backend.Name()+": "+err.Error(), http.StatusBadGateway)
 		return true
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	resp.Body.Close()
-	w.WriteHeader(resp.StatusCode)
+	w.WriteHeader(status)
 	return true
 }
 
