@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/testnet"
 )
 
 // The test binary doubles as a stdio MCP server: with childEnv set it
@@ -332,19 +332,14 @@ func TestCloseStopsTheChild(t *testing.T) {
 // backend's last error (/readyz), not a call's JSON-RPC error.
 func TestErrorsDoNotRevealURLSecrets(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: every connection is refused
+	addr := testnet.RefusedAddr(t)
 	b := start(t, config.Backend{Name: "web", URL: "http://user:pw@" + addr + "/mcp?token=s3cret", Transport: config.TransportStreamable, Timeout: config.Duration(time.Second)}, backend.Options{})
 	waitFor(t, "down", func() bool { return b.State() == backend.StateDown })
 	st := b.Status()
 	if st.LastError == "" || strings.Contains(st.LastError, "s3cret") || strings.Contains(st.LastError, "pw@") {
 		t.Errorf("last error %q: want the failure without the URL's credentials", st.LastError)
 	}
-	_, err = callTool(t.Context(), b, "echo", nil)
+	_, err := callTool(t.Context(), b, "echo", nil)
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("call error %v: want an error without the URL's query", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/tracegate/tracegate/internal/otlptest"
+	"github.com/tracegate/tracegate/internal/testnet"
 )
 
 // syncBuffer is a goroutine-safe writer that reports each complete line.
@@ -224,17 +225,6 @@ func startWithAuth(t *testing.T, token string) string {
 	}))
 }
 
-func closedPortURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/mcp"
-}
-
 func TestMainDiagnosesFaults(t *testing.T) {
 	t.Parallel()
 	healthy, _ := startStreamable(t, false)
@@ -263,7 +253,7 @@ func TestMainDiagnosesFaults(t *testing.T) {
 			wantLine: "FAIL server/discover", wantMsg: []string{"invalid URL"}},
 		{name: "dns failure", args: []string{"http://no-such-host.invalid/mcp"}, wantCode: 1,
 			wantLine: "FAIL initialize", wantMsg: []string{`cannot resolve host "no-such-host.invalid"`}},
-		{name: "connection refused", args: []string{closedPortURL(t)}, wantCode: 1,
+		{name: "connection refused", args: []string{"http://" + testnet.RefusedAddr(t) + "/mcp"}, wantCode: 1,
 			wantLine: "FAIL initialize", wantMsg: []string{"connection refused", "is the server running"}},
 		{name: "tls untrusted", args: []string{tlsURL}, wantCode: 1,
 			wantLine: "FAIL initialize", wantMsg: []string{"TLS certificate not trusted", "-insecure"}},
@@ -610,7 +600,7 @@ func TestMainInterval(t *testing.T) {
 			wantRuns: `tracegate_probe_runs_total{result="ok"}`, wantNone: `tracegate_probe_runs_total{result="fail"}`},
 		{name: "healthy text", url: healthy, wantCode: 0, wantUp: 1,
 			wantRuns: `tracegate_probe_runs_total{result="ok"}`, wantNone: `tracegate_probe_runs_total{result="fail"}`},
-		{name: "down", url: closedPortURL(t), wantCode: 1, wantUp: 0,
+		{name: "down", url: "http://" + testnet.RefusedAddr(t) + "/mcp", wantCode: 1, wantUp: 0,
 			wantRuns: `tracegate_probe_runs_total{result="fail"}`, wantNone: `tracegate_probe_runs_total{result="ok"}`},
 	}
 	for _, tc := range tests {
