@@ -237,7 +237,9 @@ func (r *runner) step(ctx context.Context, spec stepSpec, fn stepFunc) bool {
 	detail, err := fn(stepCtx, meta, hdr)
 	st := Step{Name: spec.name, OK: err == nil, Latency: time.Since(start), Detail: detail}
 	cctx, cancelCtx := context.WithTimeout(context.WithoutCancel(ctx), min(r.opts.Timeout, cancelTimeout))
-	r.conn.cancelAbandoned(cctx, hdr)
+	if err := r.conn.cancelAbandoned(cctx, hdr); err != nil {
+		r.report.Warnings = append(r.report.Warnings, "telling the server to cancel "+spec.name+": "+asFailure(err, r.opts.Timeout).Error())
+	}
 	cancelCtx()
 
 	if r.protocol != "" {

@@ -179,8 +179,8 @@ func (s *legacySSE) call(ctx context.Context, method string, params any, hdr htt
 	}
 }
 
-func (s *legacySSE) cancelAbandoned(ctx context.Context, hdr http.Header) {
-	s.abandoned.send(ctx, s, hdr)
+func (s *legacySSE) cancelAbandoned(ctx context.Context, hdr http.Header) error {
+	return s.abandoned.send(ctx, s, hdr)
 }
 
 func (s *legacySSE) notify(ctx context.Context, method string, params any, hdr http.Header) error {

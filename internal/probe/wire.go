@@ -45,12 +45,17 @@ func (a *abandoned) add(ctx context.Context, id int64) {
 	*a = append(*a, map[string]any{"requestId": id, "reason": reason})
 }
 
-// send notifies the server of each abandoned request and forgets them.
-func (a *abandoned) send(ctx context.Context, c conn, hdr http.Header) {
+// send notifies the server of each abandoned request and forgets them. It
+// returns the first failure.
+func (a *abandoned) send(ctx context.Context, c conn, hdr http.Header) error {
+	var first error
 	for _, params := range *a {
-		_ = c.notify(ctx, "notifications/cancelled", params, hdr)
+		if err := c.notify(ctx, "notifications/cancelled", params, hdr); err != nil && first == nil {
+			first = err
+		}
 	}
 	*a = nil
+	return first
 }
 
 // rpcRequest is an outgoing JSON-RPC 2.0 request, or a notification when ID
@@ -118,7 +123,7 @@ type conn interface {
 	session() string
 	// cancelAbandoned sends notifications/cancelled for requests whose
 	// step timed out or was cancelled.
-	cancelAbandoned(ctx context.Context, hdr http.Header)
+	cancelAbandoned(ctx context.Context, hdr http.Header) error
 	// close ends the session; it is safe to call more than once.
 	close(ctx context.Context, hdr http.Header) error
 }
@@ -133,7 +138,7 @@ func (u unusableURL) call(context.Context, string, any, http.Header) (json.RawMe
 func (u unusableURL) notify(context.Context, string, any, http.Header) error { return u.err }
 func (unusableURL) setProtocol(string)                                       {}
 func (unusableURL) session() string                                          { return "" }
-func (unusableURL) cancelAbandoned(context.Context, http.Header)             {}
+func (unusableURL) cancelAbandoned(context.Context, http.Header) error       { return nil }
 func (unusableURL) close(context.Context, http.Header) error                 { return nil }
 
 // streamable speaks the Streamable HTTP transport: every message is a POST,
@@ -173,8 +178,8 @@ func (s *streamable) call(ctx context.Context, method string, params any, hdr ht
 	return msg.result()
 }
 
-func (s *streamable) cancelAbandoned(ctx context.Context, hdr http.Header) {
-	s.abandoned.send(ctx, s, hdr)
+func (s *streamable) cancelAbandoned(ctx context.Context, hdr http.Header) error {
+	return s.abandoned.send(ctx, s, hdr)
 }
 
 func (s *streamable) roundTrip(ctx context.Context, id int64, method string, params any, hdr http.Header) (*rpcMessage, error) {
