@@ -2,9 +2,6 @@ package mcptrace
 
 import (
 	"context"
-	"time"
-
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -39,51 +36,44 @@ func newClientTracer(opts []Option) *clientTracer {
 }
 
 func (c *clientTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
+	t := &ClientTracer{c: c}
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		start := time.Now()
 		params := req.GetParams()
 		meta := metaOf(params)
 		session := req.GetSession()
-		m := describe(method, params)
-		net, _ := c.cfg.network()
-
+		d := describe(method, params)
 		version := clientProtocolVersion(session, meta)
-		op := newOperation(m, version, net)
-		ctx, span := c.tracer.Start(ctx, c.spanName(m), clientStart...)
-		if span.IsRecording() {
-			span.SetAttributes(c.spanAttrs(ctx, c.metricAttrs(op, 2), m, RequestInfo{
-				Kind: trace.SpanKindClient, Method: method, ToolName: m.toolName, PromptName: m.promptName,
-				ResourceURI: m.uri, SessionID: sessionID(session), Meta: meta,
-			})...)
-			if m.toolName != "" {
-				c.cfg.captureArguments(span, params)
-			}
+		ctx, cs, injected := t.Start(ctx, Message{Method: method, Tool: d.toolName, Prompt: d.promptName, URI: d.uri,
+			Meta: meta, SessionID: sessionID(session), ProtocolVersion: version})
+		if d.toolName != "" {
+			c.cfg.captureArguments(cs.span, params)
 		}
-
 		out := req
-		if injected := c.prop.InjectMeta(ctx, meta); injected != nil {
+		if injected != nil {
 			var restore func()
 			out, restore = withMeta(req, injected)
 			defer restore()
 		}
 		res, err := next(ctx, method, out)
 
+		var negotiated string
 		if method == methodInitialize && err == nil {
 			// The session ID and the negotiated version are known only now.
-			if id := sessionID(session); id != "" {
-				span.SetAttributes(keySessionID.String(id))
-			}
+			cs.SetSessionID(sessionID(session))
 			if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" {
-				version = ir.ProtocolVersion
-				span.SetAttributes(keyProtocolVersion.String(version))
-				op.version = version
+				negotiated = ir.ProtocolVersion
 			}
-			watchSession(session, nil, c.session, start, c.sessionAttrs(version, net, true))
+			v := negotiated
+			if v == "" {
+				v = version
+			}
+			net, _ := c.cfg.network()
+			watchSession(session, nil, c.session, cs.start, c.sessionAttrs(v, net, true))
 		}
-		if m.toolName != "" {
-			c.cfg.captureResult(span, res)
+		if d.toolName != "" {
+			c.cfg.captureResult(cs.span, res)
 		}
-		c.finish(ctx, span, start, op, classify(res, err, true))
+		finishSpan(ctx, cs.in, cs.span, cs.start, cs.op, negotiated, classify(res, err, true))
 		return res, err
 	}
 }

@@ -65,3 +65,12 @@ func truncate(data []byte, max int) string {
 	}
 	return string(data[:cut])
 }
+
+// captureRaw records raw JSON content under key when the operator opted in
+// with WithContentCapture and the span is sampled.
+func (c *config) captureRaw(span trace.Span, key attribute.Key, data []byte) {
+	if c.captureMax <= 0 || !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(c.captured(key, data))
+}

@@ -14,6 +14,7 @@ const (
 	keyProtocolVersion = attribute.Key("mcp.protocol.version")
 	keyResourceURI     = attribute.Key("mcp.resource.uri")
 	keySessionID       = attribute.Key("mcp.session.id")
+	keyRequestID       = attribute.Key("jsonrpc.request.id")
 
 	keyToolName       = attribute.Key("gen_ai.tool.name")
 	keyPromptName     = attribute.Key("gen_ai.prompt.name")

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/trace"
 
@@ -48,7 +47,6 @@ func newServerTracer(opts []Option) *serverTracer {
 
 func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		start := time.Now()
 		params := req.GetParams()
 		meta := metaOf(params)
 		var header http.Header
@@ -56,78 +54,37 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 			header = extra.Header
 		}
 		session := req.GetSession()
-		m := describe(method, params)
-
-		pctx, ex := s.prop.Extract(ctx, header, meta)
-		source := ex.Source
+		d := describe(method, params)
 		stored, haveSession := s.sessions.get(session)
-		if source == SourceNone && haveSession && stored.parent.IsValid() {
-			pctx = trace.ContextWithRemoteSpanContext(pctx, stored.parent)
-			if baggage.FromContext(pctx).Len() == 0 && stored.baggage.Len() > 0 {
-				pctx = baggage.ContextWithBaggage(pctx, stored.baggage)
-			}
-			source = SourceSession
-		}
-
-		net := s.network(header)
 		version := stored.version
 		if version == "" && method != methodInitialize {
 			version = requestProtocolVersion(req, meta)
 		}
-		op := newOperation(m, version, net)
-
-		opts := serverStart
-		var httpSpan trace.SpanContext
-		if s.cfg.httpSpan != nil {
-			httpSpan = s.cfg.httpSpan(ctx, header)
+		m := Message{Method: method, Tool: d.toolName, Prompt: d.promptName, URI: d.uri, Meta: meta,
+			Header: header, SessionID: sessionID(session), ProtocolVersion: version}
+		if haveSession && stored.parent.IsValid() {
+			m.Session = &SessionContext{parent: stored.parent, baggage: stored.baggage}
 		}
-		switch {
-		case (source == SourceHeader || source == SourceNone) && httpSpan.IsValid():
-			// The HTTP span was itself started from these headers (or is a
-			// root), so it is the closer parent.
-			pctx = trace.ContextWithSpanContext(pctx, httpSpan)
-		case source == SourceNone:
-			// ctx may hold a span of the session's own (the go-sdk keeps the
-			// context of the HTTP request that opened it); rule 4 says root.
-			opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot())
-		case httpSpan.IsValid():
-			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: httpSpan}))
-		}
-		if ex.Conflict {
-			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{
-				SpanContext: ex.Header,
-				Attributes:  []attribute.KeyValue{AttrTraceContextSource.String(string(SourceHeader))},
-			}))
-		}
-
-		ctx, span := s.tracer.Start(pctx, s.spanName(m), opts...)
-		if span.IsRecording() {
-			attrs := s.metricAttrs(op, 4)
-			attrs = append(attrs, AttrTraceContextSource.String(string(source)))
-			if ex.Conflict {
-				attrs = append(attrs, AttrTraceContextConflict.Bool(true))
-			}
-			span.SetAttributes(s.spanAttrs(ctx, attrs, m, RequestInfo{
-				Kind: trace.SpanKindServer, Method: method, ToolName: m.toolName, PromptName: m.promptName,
-				ResourceURI: m.uri, SessionID: sessionID(session), Header: header, Meta: meta,
-			})...)
-			if m.toolName != "" {
-				s.cfg.captureArguments(span, params)
-			}
+		ctx, sp := s.start(ctx, m)
+		if d.toolName != "" {
+			s.cfg.captureArguments(sp.span, params)
 		}
 		res, err := next(ctx, method, req)
+		var negotiated string
 		if method == methodInitialize && err == nil {
 			if ir, ok := res.(*mcp.InitializeResult); ok && ir != nil && ir.ProtocolVersion != "" {
-				version = ir.ProtocolVersion
-				span.SetAttributes(keyProtocolVersion.String(version))
-				op.version = version
+				negotiated = ir.ProtocolVersion
 			}
-			s.initialized(session, source, pctx, start, version, net)
+			v := negotiated
+			if v == "" {
+				v = version
+			}
+			s.initialized(session, sp.source, sp.pctx, sp.start, v, s.network(header))
 		}
-		if m.toolName != "" {
-			s.cfg.captureResult(span, res)
+		if d.toolName != "" {
+			s.cfg.captureResult(sp.span, res)
 		}
-		s.finish(ctx, span, start, op, classify(res, err, false))
+		finishSpan(ctx, sp.in, sp.span, sp.start, sp.op, negotiated, classify(res, err, false))
 		return res, err
 	}
 }
