@@ -11,7 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tracegate/tracegate/internal/backend"
+	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/otlptest"
 	"github.com/tracegate/tracegate/internal/telemetry"
 )
@@ -223,8 +223,8 @@ func TestLogLinesCarryTraceContext(t *testing.T) {
 	cs := s.connect(t, ctx, nil)
 	agent := newAgentSpan(true)
 	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "w_hangup", Arguments: map[string]any{}, Meta: mcp.Meta{"traceparent": traceparentOf(agent)}})
-	if rpcCode(err) != backend.CodeUnavailable {
-		t.Fatalf("w_hangup: got %v, want code %d", err, backend.CodeUnavailable)
+	if rpcCode(err) != gateway.CodeUnavailable {
+		t.Fatalf("w_hangup: got %v, want code %d", err, gateway.CodeUnavailable)
 	}
 	in := s.spans(t, agent.TraceID().String(), [3]string{"tools/call w_hangup", "server", "tracegate"})
 	server := one(t, in, "tools/call w_hangup", "server", "tracegate")

@@ -1,14 +1,19 @@
-// Package backend keeps one MCP client session per configured backend
+// Package backend keeps the gateway's MCP sessions with one configured
 // server (Streamable HTTP, legacy SSE, or a stdio child process): it
-// connects, lists the backend's catalog, watches the session, and reconnects
-// with backoff when the backend goes away.
+// connects and initializes, lists the server's catalog, watches the
+// session with keepalive pings, and reconnects with backoff when the
+// server goes away.
 //
-// A backend's session is shared by every client of the gateway: the SDK
-// multiplexes concurrent calls on it (one JSON-RPC id space per session), so
-// no call ever pays for a new session or a new child process. Messages the
-// backend sends back (progress, logging, sampling, elicitation, roots) are
-// handed to a Relay, which routes them to the client session that owns the
-// call in flight.
+// A backend has one control session, which lists the catalog and, with
+// `sessions: shared`, carries every client's calls. With `sessions:
+// per_client`, each client session of the gateway gets a session of its
+// own (for stdio, its own child), opened on first use, bounded in number,
+// and closed with the client's session, so that a server's requests to
+// its client (sampling, elicitation, roots) always reach their caller.
+//
+// Sessions move raw JSON-RPC messages (package conn); this package speaks
+// just enough MCP to initialize and list, and leaves routing to the
+// gateway.
 package backend
 
 import (
@@ -20,12 +25,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/conn"
+	"github.com/tracegate/tracegate/mcptrace"
 )
 
 // State is a backend's connection state.
@@ -38,48 +44,46 @@ const (
 	StateStopped    State = "stopped"
 )
 
-// ErrUnavailable is wrapped by errors returned for a backend that is not ready.
-var ErrUnavailable = errors.New("backend unavailable")
-
-// Relay receives what a backend sends that is not a response to the
-// gateway's own requests. Implementations route it to a client session.
-// Methods are called concurrently.
-type Relay interface {
-	// Notify relays a notification (progress, logging message, ...).
-	Notify(ctx context.Context, b *Backend, method string, params mcp.Params)
-	// Request relays a server-to-client request (sampling/createMessage,
-	// elicitation/create, roots/list) and returns the client's answer.
-	Request(ctx context.Context, b *Backend, method string, req mcp.Request) (mcp.Result, error)
-}
-
 // Options configures a Backend. The zero value works.
 type Options struct {
 	// Logger receives one line per state change. If nil, slog.Default().
 	Logger *slog.Logger
-	// Middleware wraps the sending side of the backend's client session
-	// (the gateway's CLIENT spans live here).
-	Middleware []mcp.Middleware
-	// HTTPTransport is the base round tripper for HTTP and SSE backends,
-	// e.g. one that injects trace context headers. If nil,
-	// http.DefaultTransport.
-	HTTPTransport http.RoundTripper
-	// Relay receives notifications and server-to-client requests. If nil,
-	// notifications are dropped and requests are refused.
-	Relay Relay
+	// HTTPClient sends the HTTP requests of Streamable HTTP and SSE
+	// backends; its transport injects trace headers. If nil, one with
+	// NewHTTPTransport.
+	HTTPClient *http.Client
+	// Tracer makes the CLIENT span of every request sent on a session
+	// (the keepalive ping excepted). If nil, none.
+	Tracer *mcptrace.ClientTracer
+	// SpanTracer, when set, puts the gateway's own work on the backend
+	// (connecting and listing, relisting after list_changed) under one
+	// INTERNAL root span each, so the requests it makes form one trace.
+	SpanTracer trace.Tracer
+	// OnMessage receives every message a session gets that is not the
+	// response to one of its requests nor on a request's own stream: the
+	// server's requests and notifications. It is called from the
+	// session's reading goroutine and must not block for long.
+	OnMessage func(s *Session, msg []byte)
+	// OnSession is called when a session is ready for calls (after its
+	// handshake; for the control session, after its catalog is listed), so
+	// the gateway can restore what it had set on the server (log level,
+	// subscriptions).
+	OnSession func(s *Session)
 	// OnChange is called after the state or the catalog changed.
 	OnChange func(*Backend)
-	// ClientInfo names the gateway to backends.
-	ClientInfo *mcp.Implementation
-	// MinBackoff and MaxBackoff bound reconnect delays. Defaults 100ms, 30s.
+	// ClientName and ClientVersion name the gateway in initialize.
+	ClientName, ClientVersion string
+	// MinBackoff and MaxBackoff bound reconnect delays. Defaults 100ms,
+	// and 2s for network backends (a recovered server is found within
+	// seconds, however long it was down) or 30s for stdio children (one
+	// that crash-loops must not be restarted in a tight loop).
 	MinBackoff, MaxBackoff time.Duration
-	// KeepAlive is the interval of pings that detect a dead session.
-	// Default 10s; negative disables.
+	// KeepAlive is the interval of pings on the control session. Default
+	// 10s; negative disables.
 	KeepAlive time.Duration
-	// Tracer, when set, puts the gateway's own work on the backend
-	// (connecting and listing its catalog, relisting after list_changed)
-	// under one INTERNAL span each, so the requests it makes form one
-	// trace rather than a root trace apiece.
-	Tracer trace.Tracer
+	// MaxClientSessions bounds per-client sessions (sessions: per_client).
+	// Default 64.
+	MaxClientSessions int
 }
 
 // Status is a snapshot for /readyz.
@@ -93,44 +97,39 @@ type Status struct {
 	Prompts   int       `json:"prompts"`
 	Resources int       `json:"resources"`
 	Restarts  int       `json:"restarts"`
-	SessionID string    `json:"session_id,omitempty"`
+	Sessions  int       `json:"client_sessions,omitempty"`
 }
 
-// Catalog is what a backend offers, as last listed. It is immutable once
-// published.
-type Catalog struct {
-	Tools     []*mcp.Tool
-	Prompts   []*mcp.Prompt
-	Resources []*mcp.Resource
-	Templates []*mcp.ResourceTemplate
-	// Completions reports whether the backend supports completion/complete.
-	Completions bool
-}
-
-// Backend is one connection to a backend MCP server.
+// Backend is one configured server.
 type Backend struct {
-	cfg    config.Backend
-	opts   Options
-	log    *slog.Logger
-	client *mcp.Client
+	cfg  config.Backend
+	opts Options
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	state    State
 	since    time.Time
 	lastErr  string
-	session  *mcp.ClientSession
-	direct   *Direct
-	httpc    *http.Client // HTTP and SSE backends: one client for every connection
+	control  *Session
 	catalog  *Catalog
 	restarts int
+	clients  map[string]*clientSlot // per_client sessions by client key
 	stderr   *tailWriter
 
 	kick    chan struct{}
 	refresh chan struct{}
 	cancel  context.CancelFunc
+	life    context.Context
 	done    chan struct{}
 	startMu sync.Once
 	closeMu sync.Once
+}
+
+// clientSlot is one client's session, or the dial in progress for it.
+type clientSlot struct {
+	ready chan struct{} // closed when s or err is set
+	s     *Session
+	err   error
 }
 
 // New returns a Backend for cfg. Call Start to connect.
@@ -142,13 +141,25 @@ func New(cfg config.Backend, opts Options) *Backend {
 		opts.MinBackoff = 100 * time.Millisecond
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
+		opts.MaxBackoff = 2 * time.Second
+		if cfg.Transport == config.TransportStdio {
+			opts.MaxBackoff = 30 * time.Second
+		}
 	}
 	if opts.KeepAlive == 0 {
 		opts.KeepAlive = 10 * time.Second
 	}
-	if opts.ClientInfo == nil {
-		opts.ClientInfo = &mcp.Implementation{Name: "tracegate"}
+	if opts.MaxClientSessions <= 0 && cfg.MaxSessions > 0 {
+		opts.MaxClientSessions = cfg.MaxSessions
+	}
+	if opts.MaxClientSessions <= 0 {
+		opts.MaxClientSessions = 64
+	}
+	if opts.ClientName == "" {
+		opts.ClientName = "tracegate"
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Transport: NewHTTPTransport()}
 	}
 	b := &Backend{
 		cfg:     cfg,
@@ -157,34 +168,46 @@ func New(cfg config.Backend, opts Options) *Backend {
 		state:   StateConnecting,
 		since:   time.Now(),
 		catalog: &Catalog{},
+		clients: map[string]*clientSlot{},
 		kick:    make(chan struct{}, 1),
 		refresh: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	b.client = b.newClient()
-	if cfg.Transport != config.TransportStdio {
-		b.httpc = b.httpClient()
+	if cfg.Transport == config.TransportStdio {
+		b.stderr = newTailWriter(b.log)
 	}
 	return b
 }
 
-// Name is the configured backend name.
+// NewHTTPTransport returns the base HTTP transport for backends: pooled
+// keep-alive connections sized for many concurrent calls to one host.
+func NewHTTPTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	t.MaxIdleConns = 1024
+	return t
+}
+
+// Name is the configured name.
 func (b *Backend) Name() string { return b.cfg.Name }
 
 // Config is the backend's configuration.
 func (b *Backend) Config() config.Backend { return b.cfg }
 
+// PerClient reports `sessions: per_client`.
+func (b *Backend) PerClient() bool { return b.cfg.Sessions == config.SessionsPerClient }
+
 // Start connects in the background and keeps the backend connected until
-// Close. It returns at once.
+// Close.
 func (b *Backend) Start(ctx context.Context) {
 	b.startMu.Do(func() {
-		ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
-		go b.run(ctx)
+		b.life, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		go b.run(b.life)
 	})
 }
 
-// Close disconnects and, for stdio backends, stops the child process. It is
-// safe to call more than once.
+// Close disconnects every session and stops stdio children. It is
+// idempotent.
 func (b *Backend) Close() error {
 	b.closeMu.Do(func() {
 		if b.cancel == nil {
@@ -193,45 +216,45 @@ func (b *Backend) Close() error {
 		}
 		b.cancel()
 		<-b.done
+		b.mu.Lock()
+		slots := b.clients
+		b.clients = map[string]*clientSlot{}
+		b.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, c := range slots {
+			wg.Go(func() {
+				<-c.ready
+				if c.s != nil {
+					c.s.Close()
+				}
+			})
+		}
+		wg.Wait()
 	})
 	return nil
 }
 
-// Session returns the live client session, or an error wrapping
-// ErrUnavailable with the reason.
-func (b *Backend) Session() (*mcp.ClientSession, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.state == StateReady && b.session != nil {
-		return b.session, nil
-	}
-	if b.lastErr != "" {
-		return nil, fmt.Errorf("%w: %s (%s)", ErrUnavailable, b.state, b.lastErr)
-	}
-	return nil, fmt.Errorf("%w: %s", ErrUnavailable, b.state)
-}
-
-// Catalog returns the last listed catalog; empty while not ready.
+// Catalog returns what the backend offers, as last listed.
 func (b *Backend) Catalog() *Catalog {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.catalog
 }
 
-// State returns the current state.
+// State returns the connection state.
 func (b *Backend) State() State {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.state
 }
 
-// Status returns a snapshot for health reporting.
+// Status is a snapshot for /readyz.
 func (b *Backend) Status() Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := Status{
+	return Status{
 		Name:      b.cfg.Name,
-		Transport: string(b.cfg.Transport),
+		Transport: string(b.transportName()),
 		State:     b.state,
 		Since:     b.since,
 		LastError: b.lastErr,
@@ -239,14 +262,11 @@ func (b *Backend) Status() Status {
 		Prompts:   len(b.catalog.Prompts),
 		Resources: len(b.catalog.Resources) + len(b.catalog.Templates),
 		Restarts:  b.restarts,
+		Sessions:  len(b.clients),
 	}
-	if b.session != nil && b.state == StateReady {
-		s.SessionID = b.session.ID()
-	}
-	return s
 }
 
-// Timeout is the per-call timeout.
+// Timeout bounds each call.
 func (b *Backend) Timeout() time.Duration {
 	if d := b.cfg.Timeout.D(); d > 0 {
 		return d
@@ -254,8 +274,8 @@ func (b *Backend) Timeout() time.Duration {
 	return 30 * time.Second
 }
 
-// Check asks the backend loop to verify the session soon, for example after
-// a call failed with a transport error. It never blocks.
+// Check asks for a health check now, e.g. after a call failed below the
+// protocol.
 func (b *Backend) Check() {
 	select {
 	case b.kick <- struct{}{}:
@@ -263,13 +283,128 @@ func (b *Backend) Check() {
 	}
 }
 
-// Refresh asks the backend loop to list the catalog again, as after a
-// list_changed notification. It never blocks.
+// Refresh asks for the catalog to be listed again (list_changed).
 func (b *Backend) Refresh() {
 	select {
 	case b.refresh <- struct{}{}:
 	default:
 	}
+}
+
+// ErrUnavailable is wrapped by the errors of a backend that is not ready.
+var ErrUnavailable = errors.New("backend unavailable")
+
+// Unavailable is the error for a call to a backend that is not ready.
+func (b *Backend) Unavailable() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lastErr != "" {
+		return fmt.Errorf("%w: %s (%s)", ErrUnavailable, b.state, b.lastErr)
+	}
+	return fmt.Errorf("%w: %s", ErrUnavailable, b.state)
+}
+
+// SessionFor returns the session that carries client's calls: the control
+// session, or with per_client the client's own, opened on first use.
+func (b *Backend) SessionFor(ctx context.Context, client string) (*Session, error) {
+	b.mu.Lock()
+	if b.state != StateReady || b.control == nil {
+		b.mu.Unlock()
+		return nil, b.Unavailable()
+	}
+	if !b.PerClient() || client == "" {
+		s := b.control
+		b.mu.Unlock()
+		return s, nil
+	}
+	slot := b.clients[client]
+	if slot == nil {
+		if len(b.clients) >= b.opts.MaxClientSessions {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("%w: %d client sessions are open, the limit", ErrUnavailable, b.opts.MaxClientSessions)
+		}
+		slot = &clientSlot{ready: make(chan struct{})}
+		b.clients[client] = slot
+		b.mu.Unlock()
+		go b.dialClient(client, slot)
+	} else {
+		b.mu.Unlock()
+	}
+	select {
+	case <-slot.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if slot.err != nil {
+		return nil, slot.err
+	}
+	return slot.s, nil
+}
+
+func (b *Backend) dialClient(client string, slot *clientSlot) {
+	ctx, cancel := context.WithTimeout(b.life, b.Timeout())
+	defer cancel()
+	s, err := b.open(ctx, client)
+	if err == nil && b.opts.OnSession != nil {
+		b.opts.OnSession(s)
+	}
+	slot.s, slot.err = s, err
+	if err != nil {
+		b.mu.Lock()
+		if b.clients[client] == slot {
+			delete(b.clients, client)
+		}
+		b.mu.Unlock()
+	} else {
+		go func() {
+			// A client session that dies is forgotten, so the next call
+			// opens a new one.
+			<-s.conn.Done()
+			b.mu.Lock()
+			if b.clients[client] == slot {
+				delete(b.clients, client)
+			}
+			b.mu.Unlock()
+		}()
+	}
+	close(slot.ready)
+}
+
+// ReleaseClient closes the session opened for client, if any: the client's
+// session with the gateway ended.
+func (b *Backend) ReleaseClient(client string) {
+	b.mu.Lock()
+	slot := b.clients[client]
+	delete(b.clients, client)
+	b.mu.Unlock()
+	if slot != nil {
+		go func() {
+			<-slot.ready
+			if slot.s != nil {
+				slot.s.Close()
+			}
+		}()
+	}
+}
+
+// Sessions returns every open session: the control session first.
+func (b *Backend) Sessions() []*Session {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*Session
+	if b.control != nil {
+		out = append(out, b.control)
+	}
+	for _, c := range b.clients {
+		select {
+		case <-c.ready:
+			if c.s != nil {
+				out = append(out, c.s)
+			}
+		default:
+		}
+	}
+	return out
 }
 
 func (b *Backend) setState(s State, err error) {
@@ -280,18 +415,13 @@ func (b *Backend) setState(s State, err error) {
 		b.since = time.Now()
 	}
 	if err != nil {
-		b.lastErr = withoutURL(err).Error()
+		b.lastErr = b.redact(err)
 	} else if s == StateReady {
 		b.lastErr = ""
 	}
 	if s != StateReady {
-		// Forget the session in the same step, so no caller ever sees
-		// "ready" without a session to use.
 		b.catalog = &Catalog{}
-		b.session = nil
-		b.direct = nil
-	} else {
-		b.publishDirect(b.session)
+		b.control = nil
 	}
 	lastErr := b.lastErr
 	b.mu.Unlock()
@@ -311,14 +441,10 @@ func (b *Backend) setState(s State, err error) {
 	}
 }
 
-// stableSession is how long a session must have been ready for its end to
-// count as a fresh failure: the backoff restarts from MinBackoff. A backend
-// that dies sooner (a child that crashes right after initialize) keeps
-// backing off instead of being respawned in a tight loop.
+// stableSession is how long a session must last for the backoff to start
+// over from its minimum.
 const stableSession = 10 * time.Second
 
-// run is the connection loop: connect, list, watch, and reconnect with
-// exponential backoff until ctx is cancelled.
 func (b *Backend) run(ctx context.Context) {
 	defer close(b.done)
 	delay := b.opts.MinBackoff
@@ -332,24 +458,21 @@ func (b *Backend) run(ctx context.Context) {
 		first = false
 		b.setState(StateConnecting, nil)
 		sctx, end := b.span(ctx, "connect")
-		cs, err := b.connect(sctx)
+		s, err := b.open(sctx, "")
 		if err == nil {
-			err = b.list(sctx, cs)
+			err = b.list(sctx, s)
 			if err != nil {
-				cs.Close()
+				s.Close()
 			}
 		}
 		end(err)
 		if err == nil {
 			readyAt := time.Now()
-			err = b.watch(ctx, cs)
+			err = b.watch(ctx, s)
 			if ctx.Err() == nil {
-				// Mark the backend down before closing, which can take a
-				// while (a DELETE to an HTTP backend, a child's grace
-				// period): calls fail fast and clearly meanwhile.
 				b.setState(StateDown, err)
 			}
-			cs.Close()
+			s.Close()
 			if time.Since(readyAt) >= stableSession {
 				delay = b.opts.MinBackoff
 			}
@@ -357,12 +480,12 @@ func (b *Backend) run(ctx context.Context) {
 			b.setState(StateDown, err)
 		}
 		if ctx.Err() != nil {
-			b.stop()
+			b.setState(StateStopped, nil)
 			return
 		}
 		select {
 		case <-ctx.Done():
-			b.stop()
+			b.setState(StateStopped, nil)
 			return
 		case <-time.After(delay):
 		}
@@ -370,14 +493,13 @@ func (b *Backend) run(ctx context.Context) {
 	}
 }
 
-// span starts the INTERNAL span of some work of the gateway's own on the
-// backend, named "connect weather" or "relist weather". The returned func
-// ends it, with err as its status.
+// span starts the INTERNAL root span of the gateway's own work on the
+// backend.
 func (b *Backend) span(ctx context.Context, what string) (context.Context, func(error)) {
-	if b.opts.Tracer == nil {
+	if b.opts.SpanTracer == nil {
 		return ctx, func(error) {}
 	}
-	ctx, span := b.opts.Tracer.Start(ctx, what+" "+b.cfg.Name,
+	ctx, span := b.opts.SpanTracer.Start(ctx, what+" "+b.cfg.Name,
 		trace.WithSpanKind(trace.SpanKindInternal), trace.WithNewRoot(),
 		trace.WithAttributes(
 			attribute.String("tracegate.backend.name", b.cfg.Name),
@@ -385,7 +507,7 @@ func (b *Backend) span(ctx context.Context, what string) (context.Context, func(
 		))
 	return ctx, func(err error) {
 		if err != nil {
-			span.SetStatus(codes.Error, withoutURL(err).Error())
+			span.SetStatus(codes.Error, b.redact(err))
 		}
 		span.End()
 	}
@@ -393,38 +515,55 @@ func (b *Backend) span(ctx context.Context, what string) (context.Context, func(
 
 func (b *Backend) transportName() config.Transport {
 	if b.cfg.Transport == "" {
+		if len(b.cfg.Command) > 0 {
+			return config.TransportStdio
+		}
 		return config.TransportStreamable
 	}
 	return b.cfg.Transport
 }
 
-func (b *Backend) stop() {
-	b.setState(StateStopped, nil)
-}
-
-// watch returns when the session ends, a health check fails, or ctx is done.
-func (b *Backend) watch(ctx context.Context, cs *mcp.ClientSession) error {
-	ended := make(chan error, 1)
-	go func() { ended <- cs.Wait() }()
+// watch returns when the control session ends, a health check fails, or
+// ctx is done. Keepalive pings make no span: one root trace per backend
+// every few seconds would bury real traffic.
+func (b *Backend) watch(ctx context.Context, s *Session) error {
+	var tick <-chan time.Time
+	if b.opts.KeepAlive > 0 {
+		t := time.NewTicker(b.opts.KeepAlive)
+		defer t.Stop()
+		tick = t.C
+	}
+	failures := 0
+	ping := func() error {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(b.Timeout(), 5*time.Second))
+		defer cancel()
+		_, err := s.Call(pctx, "ping", nil, true)
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-ended:
-			if err == nil {
-				err = errors.New("session closed by backend")
+		case <-s.conn.Done():
+			return fmt.Errorf("session ended: %w", b.withStderr(s.conn.Err()))
+		case <-tick:
+			// The session is shared by every client: one slow ping must
+			// not tear it down with every call in flight. The spec allows
+			// a reset after "multiple failed pings" (basic/utilities/ping).
+			if err := ping(); err != nil && ctx.Err() == nil {
+				if failures++; failures >= 2 {
+					return fmt.Errorf("health check: %w", err)
+				}
+			} else {
+				failures = 0
 			}
-			return fmt.Errorf("session ended: %w", b.withStderr(err))
 		case <-b.kick:
-			pctx, cancel := context.WithTimeout(ctx, min(b.Timeout(), 5*time.Second))
-			err := cs.Ping(pctx, nil)
-			cancel()
-			if err != nil && ctx.Err() == nil {
+			if err := ping(); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("health check: %w", err)
 			}
 		case <-b.refresh:
 			sctx, end := b.span(ctx, "relist")
-			err := b.list(sctx, cs)
+			err := b.list(sctx, s)
 			end(err)
 			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("listing catalog: %w", err)
@@ -433,78 +572,70 @@ func (b *Backend) watch(ctx context.Context, cs *mcp.ClientSession) error {
 	}
 }
 
-// connect opens a session and publishes it; the state stays connecting
-// until the catalog is listed.
-func (b *Backend) connect(ctx context.Context) (*mcp.ClientSession, error) {
-	t, err := b.transport()
-	if err != nil {
-		return nil, err
-	}
-	if b.cfg.Transport == config.TransportSSE {
-		t = lastingTransport{Transport: t, life: ctx}
-	}
+// open dials a session and runs its handshake. client is the client key
+// of a per-client session, "" for the control session.
+func (b *Backend) open(ctx context.Context, client string) (*Session, error) {
 	cctx, cancel := context.WithTimeout(ctx, b.Timeout())
 	defer cancel()
-	cs, err := b.client.Connect(cctx, t, nil)
+	s := &Session{b: b, client: client, start: time.Now()}
+	opts := conn.Options{
+		HTTPClient:  b.opts.HTTPClient,
+		Header:      b.header(),
+		Unsolicited: s.unsolicited,
+		Logger:      b.log,
+		Env:         b.cfg.Env,
+		Dir:         b.cfg.Dir,
+	}
+	if b.stderr != nil {
+		opts.Stderr = b.stderr
+	}
+	// The connection outlives ctx: it belongs to the backend's life.
+	c, err := conn.Dial(b.life, conn.Endpoint{Transport: string(b.transportName()), URL: b.cfg.URL, Command: b.cfg.Command}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting: %w", b.withStderr(err))
 	}
-	b.mu.Lock()
-	b.session = cs
-	b.mu.Unlock()
-	return cs, nil
+	s.conn = c
+	if err := s.handshake(cctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("initialize: %w", b.withStderr(err))
+	}
+	return s, nil
 }
 
-// list fetches the backend's catalog, following pagination, and marks the
-// backend ready.
-func (b *Backend) list(ctx context.Context, cs *mcp.ClientSession) error {
+func (b *Backend) header() http.Header {
+	if len(b.cfg.Headers) == 0 {
+		return nil
+	}
+	h := make(http.Header, len(b.cfg.Headers))
+	for k, v := range b.cfg.Headers {
+		h.Set(k, v)
+	}
+	return h
+}
+
+// list fetches the catalog on the control session and marks the backend
+// ready.
+func (b *Backend) list(ctx context.Context, s *Session) error {
 	lctx, cancel := context.WithTimeout(ctx, b.Timeout())
 	defer cancel()
-	cat := &Catalog{}
-	caps := cs.InitializeResult().Capabilities
-	if caps == nil {
-		caps = &mcp.ServerCapabilities{}
+	cat, err := s.listCatalog(lctx)
+	if err != nil {
+		return err
 	}
-	if caps.Tools != nil {
-		for t, err := range cs.Tools(lctx, nil) {
-			if err != nil {
-				return fmt.Errorf("tools/list: %w", err)
-			}
-			cat.Tools = append(cat.Tools, t)
-		}
-	}
-	if caps.Prompts != nil {
-		for p, err := range cs.Prompts(lctx, nil) {
-			if err != nil {
-				return fmt.Errorf("prompts/list: %w", err)
-			}
-			cat.Prompts = append(cat.Prompts, p)
-		}
-	}
-	if caps.Resources != nil {
-		for r, err := range cs.Resources(lctx, nil) {
-			if err != nil {
-				return fmt.Errorf("resources/list: %w", err)
-			}
-			cat.Resources = append(cat.Resources, r)
-		}
-		for r, err := range cs.ResourceTemplates(lctx, nil) {
-			if err != nil {
-				return fmt.Errorf("resources/templates/list: %w", err)
-			}
-			cat.Templates = append(cat.Templates, r)
-		}
-	}
-	cat.Completions = caps.Completions != nil
 	b.mu.Lock()
 	b.catalog = cat
+	first := b.control != s
+	b.control = s
 	b.mu.Unlock()
+	if first && b.opts.OnSession != nil {
+		b.opts.OnSession(s)
+	}
 	b.setState(StateReady, nil)
 	return nil
 }
 
 func (b *Backend) withStderr(err error) error {
-	if b.stderr == nil {
+	if b.stderr == nil || err == nil {
 		return err
 	}
 	if line := b.stderr.Last(); line != "" {

@@ -74,7 +74,21 @@ type Backend struct {
 	// Baggage says which W3C baggage members are forwarded to this backend.
 	// Default: none.
 	Baggage BaggagePolicy `yaml:"baggage"`
+	// Sessions is shared (default: one session carries every client's
+	// calls) or per_client (each client session gets its own, for stdio its
+	// own child, so the server's requests reach their caller).
+	Sessions Sessions `yaml:"sessions"`
+	// MaxSessions bounds per_client sessions. Default 64.
+	MaxSessions int `yaml:"max_sessions"`
 }
+
+// Sessions is how a backend's sessions map to client sessions.
+type Sessions string
+
+const (
+	SessionsShared    Sessions = "shared"
+	SessionsPerClient Sessions = "per_client"
+)
 
 // BaggageMode is how much baggage a backend receives.
 type BaggageMode string

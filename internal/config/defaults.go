@@ -4,6 +4,8 @@ import "time"
 
 // Default values, applied by ApplyDefaults to every field left empty.
 const (
+	// DefaultMaxSessions bounds a per_client backend's sessions.
+	DefaultMaxSessions = 64
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultAdminListen     = "127.0.0.1:9090"
 	DefaultMaxRequestBytes = 4 << 20 // 4 MiB
@@ -50,6 +52,12 @@ func (c *Config) ApplyDefaults() {
 		}
 		if b.Baggage.Mode == "" {
 			b.Baggage.Mode = BaggageNone
+		}
+		if b.Sessions == "" {
+			b.Sessions = SessionsShared
+		}
+		if b.MaxSessions == 0 {
+			b.MaxSessions = DefaultMaxSessions
 		}
 	}
 	setString(&c.Tools.NameFormat, DefaultNameFormat)

@@ -55,17 +55,17 @@ func TestLoadFull(t *testing.T) {
 			{
 				Name: "weather", URL: "http://127.0.0.1:9001/mcp", Transport: TransportStreamable,
 				Headers: map[string]string{"Authorization": "Bearer w-token"},
-				Timeout: Duration(30 * time.Second), Baggage: BaggagePolicy{Mode: BaggageNone},
+				Timeout: Duration(30 * time.Second), Baggage: BaggagePolicy{Mode: BaggageNone}, Sessions: SessionsShared, MaxSessions: DefaultMaxSessions,
 			},
 			{
 				Name: "legacy", URL: "http://127.0.0.1:9002/sse", Transport: TransportSSE,
 				Timeout: Duration(30 * time.Second),
-				Baggage: BaggagePolicy{Mode: BaggageKeys, Keys: []string{"tenant", "user.id"}},
+				Baggage: BaggagePolicy{Mode: BaggageKeys, Keys: []string{"tenant", "user.id"}}, Sessions: SessionsShared, MaxSessions: DefaultMaxSessions,
 			},
 			{
 				Name: "files", Command: []string{"./bin/files-server", "--root", "/data"}, Transport: TransportStdio,
 				Env: map[string]string{"LOG_LEVEL": "info"}, Dir: "/srv/files",
-				Timeout: Duration(90 * time.Second), Baggage: BaggagePolicy{Mode: BaggageAll},
+				Timeout: Duration(90 * time.Second), Baggage: BaggagePolicy{Mode: BaggageAll}, Sessions: SessionsShared, MaxSessions: DefaultMaxSessions,
 			},
 		},
 		Tools: Tools{NameFormat: "{backend}_{tool}"},

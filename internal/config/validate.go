@@ -161,6 +161,14 @@ func (b *Backend) validate(i int, names map[string]int, add addFunc) {
 	if b.Timeout <= 0 {
 		add(p+".timeout", "must be positive")
 	}
+	switch b.Sessions {
+	case "", SessionsShared, SessionsPerClient:
+	default:
+		add(p+".sessions", "must be shared or per_client")
+	}
+	if b.MaxSessions < 0 {
+		add(p+".max_sessions", "must be positive")
+	}
 	switch b.Baggage.Mode {
 	case BaggageAll, BaggageNone:
 	case BaggageKeys:

@@ -1,12 +1,21 @@
-// Package gateway is tracegate's virtual MCP server: it aggregates the
-// catalogs of its backends into one endpoint (/mcp), exposes each backend
-// alone (/mcp/{backend}), routes calls, and relays what backends send back
-// to the right client session.
+// Package gateway is tracegate's virtual MCP server: one endpoint (/mcp)
+// in front of many backend servers, and each backend alone
+// (/mcp/{backend}).
 //
-// The protocol on both sides is the official Go SDK's: the SDK's
-// Streamable HTTP handler serves every protocol revision (the stateful
-// 2025-xx revisions with Mcp-Session-Id, and the stateless 2026-07-28) on
-// the same endpoint, and SDK client sessions reach the backends.
+// Every request goes through one pipeline, whatever its method, its
+// client's protocol revision and its backend's transport:
+//
+//	check the HTTP request → decode the message → resolve the session →
+//	trace (SERVER span) → route → plugins → send (CLIENT span) →
+//	relay what comes back → map errors → answer
+//
+// Each stage exists once. The gateway works on raw JSON-RPC bytes (package
+// wire): what it does not rewrite (an id, a namespaced name, the trace
+// fields of _meta, a progress token) reaches the backend exactly as the
+// client sent it, and the backend's answer reaches the client the same
+// way. Transports are layers below: package conn speaks Streamable HTTP,
+// SSE and stdio to backends, and http.go speaks both protocol
+// generations (stateful sessions, stateless 2026-07-28) to clients.
 package gateway
 
 import (
@@ -18,31 +27,30 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/mcptrace"
 )
 
-// Options are the parts of a Gateway that are not configuration: telemetry
-// and hooks. The zero value works (no tracing).
+// Options are the parts of a Gateway that are not configuration:
+// telemetry and the plugin chain. The zero value works (no tracing).
 type Options struct {
 	// Logger for the gateway and its backends. If nil, slog.Default().
 	Logger *slog.Logger
 	// Version is reported as the server version to clients.
 	Version string
-	// ServerMiddleware wraps the receiving side of the front servers,
-	// outermost first (the tracing middleware goes here).
-	ServerMiddleware []mcp.Middleware
-	// ServerSendingMiddleware wraps what the front servers send to clients.
-	ServerSendingMiddleware []mcp.Middleware
-	// BackendMiddleware returns the sending middleware for one backend's
-	// client session (its CLIENT spans).
-	BackendMiddleware func(config.Backend) []mcp.Middleware
-	// BackendTransport returns the base HTTP round tripper for one HTTP or
-	// SSE backend (e.g. one injecting trace headers).
+	// Server makes the SERVER span of every message received from
+	// clients. If nil, none.
+	Server *mcptrace.ServerTracer
+	// Backend returns the tracer of the CLIENT spans of one backend. If
+	// nil, or if it returns nil, none.
+	Backend func(config.Backend) *mcptrace.ClientTracer
+	// BackendTransport returns the HTTP round tripper for one HTTP or SSE
+	// backend (e.g. one injecting trace context headers). If nil, a
+	// pooled transport.
 	BackendTransport func(config.Backend) http.RoundTripper
 	// WrapHTTP wraps the MCP HTTP handler inside auth and the size limit
 	// (the HTTP span goes here).
@@ -57,14 +65,8 @@ type Options struct {
 	// TracerProvider, when set, traces the gateway's own work on each
 	// backend (connecting, relisting) as one INTERNAL span apiece.
 	TracerProvider trace.TracerProvider
-	// DecodeAllCalls sends every tools/call through the SDK's decoding
-	// path instead of forwarding its bytes; set it when middleware reads
-	// tool results (content capture), which forwarded calls do not decode.
-	DecodeAllCalls bool
 	// Plugins is the policy chain run around tools/call, prompts/get and
-	// resources/read. Its spans are children of the request's SERVER span,
-	// so it must use the same tracer provider as ServerMiddleware. If nil,
-	// no plugin runs.
+	// resources/read, inside the SERVER span. If nil, no plugin runs.
 	Plugins *plugin.Chain
 }
 
@@ -75,26 +77,23 @@ type Gateway struct {
 	log      *slog.Logger
 	backends []*backend.Backend
 	byName   map[string]*backend.Backend
-	relay    *relay
-	logs     *logLevels
 
 	all    *front
 	single map[string]*front
+
+	sessions *sessionTable
+	flight   *flight
+	levels   *logLevels
+	subs     *subscriptions
 
 	handler http.Handler
 	names   policyNames // for plugin filters on /mcp/{backend}
 
 	syncMu    sync.Mutex
+	synced    sync.Map // *backend.Backend -> backend.State its last sync saw
 	closeOnce sync.Once
-
-	// seq numbers the ids of forwarded calls on backend sessions.
-	seq      atomic.Uint64
-	stopReap context.CancelFunc
-	// senders is each backend's sending middleware around sendDirect, for
-	// forwarded calls.
-	senders map[*backend.Backend]mcp.MethodHandler
-	// synced holds, per backend, the state its last catalog sync saw.
-	synced sync.Map
+	stopReap  context.CancelFunc
+	closed    atomic.Bool
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.
@@ -103,75 +102,51 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Logger = slog.Default()
 	}
 	g := &Gateway{
-		cfg:     cfg,
-		opts:    opts,
-		log:     opts.Logger,
-		byName:  map[string]*backend.Backend{},
-		single:  map[string]*front{},
-		senders: map[*backend.Backend]mcp.MethodHandler{},
+		cfg:      cfg,
+		opts:     opts,
+		log:      opts.Logger,
+		byName:   map[string]*backend.Backend{},
+		single:   map[string]*front{},
+		sessions: newSessionTable(),
+		flight:   newFlight(),
 	}
-	g.relay = newRelay(g.log)
-	g.logs = newLogLevels(g)
-	impl := &mcp.Implementation{Name: "tracegate", Title: "tracegate MCP gateway", Version: opts.Version}
+	g.levels = newLogLevels(g)
+	g.subs = newSubscriptions(g)
+	var spans trace.Tracer
+	if opts.TracerProvider != nil {
+		spans = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
+	}
 	for _, bc := range cfg.Backends {
 		if _, dup := g.byName[bc.Name]; dup {
 			return nil, errors.New("duplicate backend " + bc.Name)
 		}
 		bopts := backend.Options{
-			Logger:     g.log,
-			Relay:      g.relay,
-			OnChange:   g.backendChanged,
-			ClientInfo: impl,
-			KeepAlive:  opts.KeepAlive,
-			MinBackoff: opts.MinBackoff,
+			Logger:        g.log,
+			SpanTracer:    spans,
+			OnMessage:     g.fromBackend,
+			OnSession:     g.sessionReady,
+			OnChange:      g.backendChanged,
+			ClientName:    "tracegate",
+			ClientVersion: opts.Version,
+			KeepAlive:     opts.KeepAlive,
+			MinBackoff:    opts.MinBackoff,
 		}
-		if opts.BackendMiddleware != nil {
-			bopts.Middleware = opts.BackendMiddleware(bc)
+		if opts.Backend != nil {
+			bopts.Tracer = opts.Backend(bc)
 		}
 		if opts.BackendTransport != nil {
-			bopts.HTTPTransport = opts.BackendTransport(bc)
-		}
-		if opts.TracerProvider != nil {
-			bopts.Tracer = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
+			bopts.HTTPClient = &http.Client{Transport: opts.BackendTransport(bc)}
 		}
 		b := backend.New(bc, bopts)
-		g.senders[b] = chain(bopts.Middleware, sendDirect)
 		g.backends = append(g.backends, b)
 		g.byName[bc.Name] = b
 	}
-	g.all = g.newFront(impl, g.backends, &namer{format: cfg.Tools.NameFormat})
+	g.all = newFront(g, "", g.backends, &namer{format: cfg.Tools.NameFormat})
 	for _, b := range g.backends {
-		g.single[b.Name()] = g.newFront(impl, []*backend.Backend{b}, nil)
+		g.single[b.Name()] = newFront(g, b.Name(), []*backend.Backend{b}, nil)
 	}
 	g.handler = g.buildHandler()
 	return g, nil
-}
-
-func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend, n *namer) *front {
-	s := mcp.NewServer(impl, &mcp.ServerOptions{
-		Logger: slog.New(quietHandler{g.log.Handler(), slog.LevelWarn}),
-		Capabilities: &mcp.ServerCapabilities{
-			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{ListChanged: true},
-			Logging:     &mcp.LoggingCapabilities{},
-			Completions: &mcp.CompletionCapabilities{},
-		},
-	})
-	f := newFront(s, backends, n, g.log)
-	// Receiving middleware runs outermost-first in the order given; the
-	// dispatcher is innermost so that spans cover the whole call.
-	mws := []mcp.Middleware{f.sessions.track, g.logs.track}
-	mws = append(mws, g.opts.ServerMiddleware...)
-	mws = append(mws, g.dispatch(f))
-	// The SDK applies middleware so that the last added is outermost.
-	for i := len(mws) - 1; i >= 0; i-- {
-		s.AddReceivingMiddleware(mws[i])
-	}
-	for i := len(g.opts.ServerSendingMiddleware) - 1; i >= 0; i-- {
-		s.AddSendingMiddleware(g.opts.ServerSendingMiddleware[i])
-	}
-	return f
 }
 
 // Start connects to every backend in the background.
@@ -183,12 +158,9 @@ func (g *Gateway) Start(ctx context.Context) {
 	g.stopReap = cancel
 	idle := g.opts.SessionIdleTimeout
 	if idle <= 0 {
-		idle = sessionIdleTimeout
+		idle = defaultSessionIdle
 	}
-	go g.all.sessions.reap(ctx, idle)
-	for _, f := range g.single {
-		go f.sessions.reap(ctx, idle)
-	}
+	go g.reap(ctx, idle)
 }
 
 // Backends returns the gateway's backends in configuration order.
@@ -198,7 +170,7 @@ func (g *Gateway) Backends() []*backend.Backend { return g.backends }
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // WaitReady blocks until every backend has reached a ready or down state at
-// least once, or ctx is done.
+// least once and its catalog is published, or ctx is done.
 func (g *Gateway) WaitReady(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -206,8 +178,6 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 		settled := true
 		for _, b := range g.backends {
 			s := b.State()
-			// Settled means the catalog of that state is published too:
-			// the sync runs just after the state changes.
 			if synced, _ := g.synced.Load(b); s == backend.StateConnecting || synced != s {
 				settled = false
 			}
@@ -223,12 +193,22 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Close disconnects every backend and stops stdio children.
+// CloseStreams ends every client's open SSE stream (GET streams and the
+// streams of calls in flight keep their calls), so that a shutdown's grace
+// period is spent on calls, not on listeners that never end.
+func (g *Gateway) CloseStreams() {
+	g.closed.Store(true)
+	g.sessions.each(func(s *session) { s.closeStream() })
+}
+
+// Close ends every client session and disconnects every backend, stopping
+// stdio children.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
 		if g.stopReap != nil {
 			g.stopReap()
 		}
+		g.CloseStreams()
 		var wg sync.WaitGroup
 		for _, b := range g.backends {
 			wg.Go(func() { b.Close() })
@@ -238,6 +218,8 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
+// backendChanged rebuilds the fronts' views after a backend's state or
+// catalog changed, and tells clients which lists changed.
 func (g *Gateway) backendChanged(b *backend.Backend) {
 	// Serialize rebuilds: backends change concurrently.
 	g.syncMu.Lock()
@@ -248,41 +230,11 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 		f.sync()
 	}
 	g.synced.Store(b, state)
-	if state == backend.StateReady {
-		g.logs.backendReady(b)
-	}
 }
 
-// UntracedKeepalive wraps a tracing middleware so that the keepalive pings
-// the gateway sends on its own (outside any request) make no spans: one
-// root trace per backend every few seconds would bury real traffic.
-func UntracedKeepalive(traced mcp.Middleware) mcp.Middleware {
-	return func(next mcp.MethodHandler) mcp.MethodHandler {
-		t := traced(next)
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			if method == "ping" && !trace.SpanContextFromContext(ctx).IsValid() {
-				return next(ctx, method, req)
-			}
-			return t(ctx, method, req)
-		}
-	}
-}
-
-// quietHandler drops SDK records below a level: the SDK logs every session
-// opening and closing at info, which for stateless clients is every request.
-type quietHandler struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return quietHandler{h.Handler.WithAttrs(a), h.min}
-}
-
-func (h quietHandler) WithGroup(n string) slog.Handler {
-	return quietHandler{h.Handler.WithGroup(n), h.min}
+// sessionReady restores on a new backend session what clients had set:
+// the log level and resource subscriptions.
+func (g *Gateway) sessionReady(s *backend.Session) {
+	g.levels.applyTo(s)
+	g.subs.restore(s)
 }

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/internal/wire"
 )
 
 // hookKind is a point of a routed call where the plugin chain runs.
@@ -41,19 +39,22 @@ type callHooks struct {
 	g        *Gateway
 	chain    *plugin.Chain
 	ctx      context.Context
-	session  *mcp.ServerSession // nil when the caller has no SDK session
+	session  string
 	backend  *backend.Backend
 	name     string // as the client sees it; the URI for resources
 	original string // the backend's own name
 	schema   json.RawMessage
 }
 
-func (g *Gateway) hooks(ctx context.Context, ss *mcp.ServerSession, b *backend.Backend, name, original string, schema json.RawMessage) callHooks {
-	return callHooks{g: g, chain: g.opts.Plugins, ctx: ctx, session: ss, backend: b, name: name, original: original, schema: schema}
+func (g *Gateway) hooks(ctx context.Context, s *session, b *backend.Backend, name, original string, schema []byte) callHooks {
+	sid := ""
+	if s != nil {
+		sid = s.id
+	}
+	return callHooks{g: g, chain: g.opts.Plugins, ctx: ctx, session: sid, backend: b, name: name, original: original, schema: schema}
 }
 
-// active reports whether any plugin applies to hook k of this call. Callers
-// use it to skip encoding what no plugin would look at.
+// active reports whether any plugin applies to hook k of this call.
 func (h callHooks) active(k hookKind) bool {
 	return h.chain != nil && h.chain.Has(hookNames[k], h.backend.Name(), h.policyName(k))
 }
@@ -69,18 +70,13 @@ func (h callHooks) policyName(k hookKind) string {
 	return h.g.names.get(h.g.all.namer, h.backend.Name(), h.original)
 }
 
-// call builds what the chain sees.
 func (h callHooks) call(k hookKind, args, result json.RawMessage) *plugin.Call {
-	sid := ""
-	if h.session != nil {
-		sid = h.session.ID()
-	}
 	c := &plugin.Call{
 		Hook:      hookNames[k],
 		Backend:   h.backend.Name(),
 		Name:      h.policyName(k),
 		Original:  h.original,
-		SessionID: sid,
+		SessionID: h.session,
 		Arguments: args,
 		Result:    result,
 	}
@@ -94,9 +90,6 @@ func (h callHooks) call(k hookKind, args, result json.RawMessage) *plugin.Call {
 // or what the plugins rewrote it to. A refusal is the JSON-RPC error the
 // client receives.
 func (h callHooks) pre(k hookKind, args json.RawMessage) (json.RawMessage, error) {
-	if !h.active(k) {
-		return args, nil
-	}
 	res, err := h.chain.Run(h.ctx, h.call(k, args, nil))
 	if err != nil {
 		return nil, refusal(err)
@@ -112,50 +105,22 @@ func (h callHooks) pre(k hookKind, args json.RawMessage) (json.RawMessage, error
 	return res.Arguments, nil
 }
 
-// postHook runs a post hook on the backend's result. Plugins see the
-// result as JSON; when one rewrites it, the client gets the rewritten
-// result decoded back into R. args are the arguments that were forwarded.
-func postHook[T any, R interface {
-	*T
-	mcp.Result
-}](h callHooks, k hookKind, args json.RawMessage, res R) (mcp.Result, error) {
-	if !h.active(k) {
-		return res, nil
-	}
-	raw, err := json.Marshal(res)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the result for plugins: %w", err)
-	}
-	out, modified, err := h.postRaw(k, args, raw)
-	if err != nil {
-		return nil, err
-	}
-	if !modified {
-		return res, nil
-	}
-	next := R(new(T))
-	if err := json.Unmarshal(out, next); err != nil {
-		// The chain checked the new result is JSON, not that it has the
-		// result's shape: a plugin bug, never the backend's.
-		return nil, notA(k, "result")
-	}
-	return next, nil
-}
-
-// notA is the error for a rewrite the gateway cannot send on.
-func notA(k hookKind, what string) error {
-	return &jsonrpc.Error{Code: plugin.CodePluginFailed, Message: fmt.Sprintf("a plugin on %s rewrote the %s into JSON that is not valid %s %s", hookNames[k], what, hookNames[k].Kind(), what)}
-}
-
-// postRaw runs a post hook on a result already encoded as JSON, as a path
-// that forwards raw bytes has it, and returns the result to send and
-// whether a plugin rewrote it. Callers check active(k) first.
-func (h callHooks) postRaw(k hookKind, args, result json.RawMessage) (json.RawMessage, bool, error) {
+// post runs a post hook on a result and returns the result to send and
+// whether a plugin rewrote it. args are the arguments that were sent.
+func (h callHooks) post(k hookKind, args, result json.RawMessage) (json.RawMessage, bool, error) {
 	out, err := h.chain.Run(h.ctx, h.call(k, args, result))
 	if err != nil {
 		return nil, false, refusal(err)
 	}
+	if out.Modified && (len(out.Result) == 0 || out.Result[0] != '{') {
+		return nil, false, notA(k, "result")
+	}
 	return out.Result, out.Modified, nil
+}
+
+// notA is the error for a rewrite the gateway cannot send on.
+func notA(k hookKind, what string) error {
+	return &wire.Error{Code: plugin.CodePluginFailed, Message: fmt.Sprintf("a plugin on %s rewrote the %s into JSON that is not valid %s %s", hookNames[k], what, hookNames[k].Kind(), what)}
 }
 
 // refusal maps the chain's error to what the client receives: a denial or
@@ -163,25 +128,7 @@ func (h callHooks) postRaw(k hookKind, args, result json.RawMessage) (json.RawMe
 // else (the request was cancelled) is returned as is.
 func refusal(err error) error {
 	if rpc := plugin.RPCError(err); rpc != nil {
-		return rpc
+		return &wire.Error{Code: rpc.Code, Message: rpc.Message, Data: rpc.Data}
 	}
 	return err
-}
-
-func marshalRaw(v any) (json.RawMessage, error) {
-	if v == nil {
-		return nil, nil
-	}
-	return json.Marshal(v)
-}
-
-func unmarshalArgs(raw json.RawMessage) (map[string]string, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "prompt arguments must be an object of strings"}
-	}
-	return m, nil
 }

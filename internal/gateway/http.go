@@ -2,40 +2,51 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"io"
-	"log/slog"
+	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tracegate/tracegate/internal/wire"
 )
+
+// The client-facing transport: Streamable HTTP for every protocol
+// revision. Every request passes the same checks, whatever its method.
 
 const defaultMaxRequestBytes = 4 << 20
 
-func (g *Gateway) buildHandler() http.Handler {
-	opts := &mcp.StreamableHTTPOptions{
-		Logger: slog.New(quietHandler{g.log.Handler(), slog.LevelWarn}),
-		// No SessionTimeout: the SDK never sees forwarded calls, so the
-		// gateway keeps idle clocks itself (sessions.go).
+// Revisions the gateway serves to clients. 2026-07-28 and later are
+// stateless: no initialize, no session, each request carries its own _meta.
+var clientVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+const (
+	latestStateful    = "2025-11-25"
+	statelessRevision = "2026-07-28"
+)
+
+func supportedVersion(v string) bool {
+	if v >= statelessRevision {
+		return v == statelessRevision
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/mcp", g.withForwarding(g.all, bothGenerations(g.all.server, opts)))
-	singles := make(map[string]http.Handler, len(g.single))
-	for name, f := range g.single {
-		singles[name] = g.withForwarding(f, bothGenerations(f.server, opts))
-	}
-	mux.HandleFunc("/mcp/{backend}", func(w http.ResponseWriter, r *http.Request) {
-		h, ok := singles[r.PathValue("backend")]
-		if !ok {
-			http.Error(w, "unknown backend "+strconv.Quote(r.PathValue("backend")), http.StatusNotFound)
-			return
+	for _, s := range clientVersions {
+		if s == v {
+			return true
 		}
-		h.ServeHTTP(w, r)
-	})
+	}
+	return false
+}
+
+func (g *Gateway) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", g.endpoint(func(*http.Request) *front { return g.all }))
+	mux.Handle("/mcp/{backend}", g.endpoint(func(r *http.Request) *front { return g.single[r.PathValue("backend")] }))
 	var h http.Handler = mux
 	if g.opts.WrapHTTP != nil {
 		h = g.opts.WrapHTTP(h)
@@ -51,35 +62,306 @@ func (g *Gateway) buildHandler() http.Handler {
 	return h
 }
 
-// bothGenerations serves the stateful protocol revisions (initialize,
-// Mcp-Session-Id) and the stateless 2026-07-28 revision on one endpoint.
-// The SDK serves them with two handlers over the same server; a request
-// belongs to the stateless one when it carries no session and declares the
-// new revision in its MCP-Protocol-Version header, which 2026-07-28 clients
-// send on every request, server/discover included.
-func bothGenerations(s *mcp.Server, opts *mcp.StreamableHTTPOptions) http.Handler {
-	get := func(*http.Request) *mcp.Server { return s }
-	stateful := mcp.NewStreamableHTTPHandler(get, opts)
-	sopts := *opts
-	sopts.Stateless = true
-	// A 2026-07-28 client cancels by abandoning its POST (SEP-2575); tie
-	// the handler to it so the backend call is cancelled too.
-	sopts.PropagateRequestCancellation = true
-	stateless := mcp.NewStreamableHTTPHandler(get, &sopts)
+// crossOrigin refuses browser requests from another origin
+// (Sec-Fetch-Site, then Origin against Host).
+var crossOrigin = http.NewCrossOriginProtection()
+
+// endpoint serves one front.
+func (g *Gateway) endpoint(pick func(*http.Request) *front) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= statelessRevision {
-			stateless.ServeHTTP(w, r)
+		f := pick(r)
+		if f == nil {
+			http.Error(w, "unknown backend "+strconv.Quote(r.PathValue("backend")), http.StatusNotFound)
 			return
 		}
-		stateful.ServeHTTP(w, r)
+		// DNS rebinding (MCP security best practices): a request that
+		// reached a loopback listener must name a loopback host.
+		if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && isLoopback(local.String()) && !isLoopback(r.Host) {
+			http.Error(w, "Forbidden: invalid Host header "+strconv.Quote(r.Host), http.StatusForbidden)
+			return
+		}
+		if err := crossOrigin.Check(r); err != nil {
+			http.Error(w, "Forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
+		if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && !supportedVersion(v) {
+			http.Error(w, "Bad Request: unsupported protocol version "+strconv.Quote(v)+" (supported: "+strings.Join(clientVersions, ", ")+", "+statelessRevision+")", http.StatusBadRequest)
+			return
+		}
+		switch r.Method {
+		case http.MethodPost:
+			g.servePost(w, r, f)
+		case http.MethodGet:
+			g.serveGet(w, r, f)
+		case http.MethodDelete:
+			g.serveDelete(w, r, f)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		}
 	})
 }
 
-// statelessRevision is the first protocol revision without sessions.
-const statelessRevision = "2026-07-28"
+// isLoopback reports whether host (with or without a port) is a loopback
+// name or address.
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
-// limitBody answers 413 for bodies over limit. The body is read here, once,
-// so the answer is a clean 413 rather than a decode error halfway through.
+func acceptsBoth(r *http.Request) (jsonOK, streamOK bool) {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			switch mt {
+			case "application/json":
+				jsonOK = true
+			case "text/event-stream":
+				streamOK = true
+			case "*/*":
+				jsonOK, streamOK = true, true
+			}
+		}
+	}
+	return
+}
+
+func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		http.Error(w, "Content-Type must be 'application/json'", http.StatusUnsupportedMediaType)
+		return
+	}
+	if jsonOK, streamOK := acceptsBoth(r); !jsonOK || !streamOK {
+		http.Error(w, "Accept must contain both 'application/json' and 'text/event-stream'", http.StatusBadRequest)
+		return
+	}
+	body := bodyOf(r)
+	if body == nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	m, err := wire.Parse(body)
+	if err == nil && !json.Valid(body) {
+		// The scanner checks structure; strings and numbers are checked
+		// here, once, so a backend never gets what it cannot decode.
+		err = wire.ErrSyntax
+	}
+	if err != nil {
+		code := int64(codeInvalidRequest)
+		if err == wire.ErrSyntax {
+			code = codeParseError
+		}
+		writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, m.ID, code, "invalid JSON-RPC message: "+err.Error(), nil))
+		return
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	var s *session
+	switch {
+	case sid != "":
+		if s = g.sessions.get(sid); s == nil || s.front != f {
+			writeJSON(w, http.StatusNotFound, wire.AppendError(nil, m.ID, codeInvalidRequest, "session not found", nil))
+			return
+		}
+		s.touch()
+	case m.Method == "initialize":
+		// The session is made by the initialize itself.
+	default:
+		if s, err = g.statelessSession(r, f, &m); err != nil {
+			writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, m.ID, codeInvalidRequest, err.Error(), nil))
+			return
+		}
+	}
+	switch {
+	case m.IsResponse():
+		g.answer(w, r, s, &m)
+	case m.IsNotification():
+		g.notification(r, s, &m)
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		g.request(w, r, f, s, &m)
+	}
+}
+
+func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
+	if _, streamOK := acceptsBoth(r); !streamOK {
+		http.Error(w, "Accept must contain 'text/event-stream' for GET requests", http.StatusBadRequest)
+		return
+	}
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "Method Not Allowed: GET needs an Mcp-Session-Id header", http.StatusMethodNotAllowed)
+		return
+	}
+	s := g.sessions.get(sid)
+	if s == nil || s.front != f {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	out, stop, ok := s.openStream()
+	if !ok {
+		http.Error(w, "a stream is already open for this session", http.StatusConflict)
+		return
+	}
+	defer s.streamEnded(out)
+	s.streams.Add(1)
+	defer func() { s.touch(); s.streams.Add(-1) }()
+	sw := newEventWriter(w)
+	sw.start()
+	keep := time.NewTicker(keepAliveEvery)
+	defer keep.Stop()
+	for {
+		select {
+		case msg := <-out:
+			if err := sw.event(msg); err != nil {
+				return
+			}
+		case <-keep.C:
+			if err := sw.comment(); err != nil {
+				return
+			}
+		case <-stop:
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// keepAliveEvery spaces the comments that keep an idle stream open
+// through proxies that close silent connections.
+const keepAliveEvery = 25 * time.Second
+
+func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request, f *front) {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
+		return
+	}
+	if s := g.sessions.get(sid); s == nil || s.front != f || !g.endSession(sid) {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, status int, msg []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(msg)
+}
+
+// eventWriter writes server-sent events to a client.
+type eventWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func newEventWriter(w http.ResponseWriter) *eventWriter {
+	f, _ := w.(http.Flusher)
+	return &eventWriter{w: w, f: f}
+}
+
+func (e *eventWriter) start() {
+	h := e.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	e.w.WriteHeader(http.StatusOK)
+	e.flush()
+}
+
+func (e *eventWriter) event(msg []byte) error {
+	// A JSON message has no raw newline, so it is one data line.
+	if _, err := io.WriteString(e.w, "event: message\ndata: "); err != nil {
+		return err
+	}
+	if _, err := e.w.Write(msg); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(e.w, "\n\n"); err != nil {
+		return err
+	}
+	e.flush()
+	return nil
+}
+
+func (e *eventWriter) comment() error {
+	_, err := io.WriteString(e.w, ": keep-alive\n\n")
+	e.flush()
+	return err
+}
+
+func (e *eventWriter) flush() {
+	if e.f != nil {
+		e.f.Flush()
+	}
+}
+
+// reply is the answer to one client request: a JSON body when the
+// response is all there is, or an SSE stream when the backend sends
+// messages for the client before it (progress, logs, its own requests).
+// Messages may arrive from a backend's reading goroutine while the
+// request's own goroutine finishes, so it locks.
+type reply struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	s       *session
+	ev      *eventWriter
+	started bool
+	done    bool
+}
+
+// send writes an intermediate message, switching to a stream; false when
+// the response was already written (the caller tries the session's GET
+// stream).
+func (rp *reply) send(msg []byte) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.done {
+		return false
+	}
+	if !rp.started {
+		rp.started = true
+		rp.ev = newEventWriter(rp.w)
+		rp.ev.start()
+		if rp.s != nil {
+			rp.s.streams.Add(1)
+		}
+	}
+	return rp.ev.event(msg) == nil
+}
+
+// finish writes the response and ends the reply.
+func (rp *reply) finish(msg []byte, status int) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.done {
+		return
+	}
+	rp.done = true
+	if rp.started {
+		rp.ev.event(msg)
+		if rp.s != nil {
+			rp.s.streams.Add(-1)
+		}
+		return
+	}
+	writeJSON(rp.w, status, msg)
+}
+
+// limitBody answers 413 for bodies over limit, and reads the body once, so
+// the pipeline gets its bytes.
 func limitBody(next http.Handler, limit int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -91,8 +373,8 @@ func limitBody(next http.Handler, limit int64) http.Handler {
 			return
 		}
 		size := r.ContentLength
-		if size < 0 || size > limit {
-			size = 512
+		if size < 0 || size > 64<<10 {
+			size = 512 // grow as the bytes arrive; never trust the header up front
 		}
 		buf := bytes.NewBuffer(make([]byte, 0, size+1))
 		n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
@@ -105,22 +387,13 @@ func limitBody(next http.Handler, limit int64) http.Handler {
 			tooLarge(w, limit)
 			return
 		}
-		if !json.Valid(buf.Bytes()) {
-			// JSON-RPC 2.0 section 5.1: invalid JSON is -32700 with a null
-			// id; the SDK would answer in plain text.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: the request body is not valid JSON"}}`)
-			return
-		}
 		r.Body = &bufferedBody{Reader: bytes.NewReader(buf.Bytes()), data: buf.Bytes()}
 		r.ContentLength = n
 		next.ServeHTTP(w, r)
 	})
 }
 
-// bufferedBody is a request body limitBody has read; the forwarding path
-// takes its bytes as they are.
+// bufferedBody is a request body limitBody has read.
 type bufferedBody struct {
 	*bytes.Reader
 	data []byte
@@ -137,14 +410,14 @@ func bodyOf(r *http.Request) []byte {
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusRequestEntityTooLarge)
-	io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request body exceeds `+strconv.FormatInt(limit, 10)+` bytes"}}`)
+	writeJSON(w, http.StatusRequestEntityTooLarge, wire.AppendError(nil, nil, codeInvalidRequest, "request body exceeds "+strconv.FormatInt(limit, 10)+" bytes", nil))
 }
 
 // requireBearer admits requests whose Authorization header carries one of
 // tokens. Tokens are compared as SHA-256 digests in constant time, so
-// neither their content nor their length leaks through timing.
+// neither their content nor their length leaks through timing. The
+// header is removed before the request goes on: a client's token never
+// reaches a backend.
 func requireBearer(next http.Handler, tokens []string) http.Handler {
 	digests := make([][32]byte, len(tokens))
 	for i, t := range tokens {
@@ -160,6 +433,7 @@ func requireBearer(next http.Handler, tokens []string) http.Handler {
 				match |= subtle.ConstantTimeCompare(got[:], digests[i][:])
 			}
 			if match == 1 {
+				r.Header.Del("Authorization")
 				next.ServeHTTP(w, r)
 				return
 			}

@@ -14,10 +14,10 @@ import (
 	"github.com/tracegate/tracegate/mcptrace"
 )
 
-// httpSpanHeader carries the `POST /mcp` span's context from the HTTP layer
-// to the MCP span, through the request headers the SDK hands to middleware.
-// It is internal: any value a client sends is removed first.
-const httpSpanHeader = "Tracegate-Http-Span"
+// httpSpanKey holds the `POST /mcp` span's context for the MCP span, in
+// the request's context: a fact the gateway sets for itself never travels
+// in a header, where a client could set it too.
+type httpSpanKey struct{}
 
 // HTTPSpans returns a wrapper that makes one SERVER span per MCP HTTP
 // request (`POST /mcp`), parented by the request's W3C headers. The MCP
@@ -27,7 +27,6 @@ func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator) func
 	tracer := tp.Tracer("github.com/tracegate/tracegate/internal/gateway")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Header.Del(httpSpanHeader)
 			if r.Method != http.MethodPost {
 				next.ServeHTTP(w, r)
 				return
@@ -38,13 +37,11 @@ func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator) func
 				trace.WithAttributes(
 					attribute.String("http.request.method", r.Method),
 					attribute.String("url.path", r.URL.Path),
-					attribute.String("network.protocol.version", protoVersion(r)),
+					attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),
 					attribute.String("client.address", clientAddr(r)),
 				))
 			defer span.End()
-			if sc := span.SpanContext(); sc.IsValid() {
-				r.Header.Set(httpSpanHeader, sc.TraceID().String()+"-"+sc.SpanID().String()+"-"+flags(sc))
-			}
+			ctx = context.WithValue(ctx, httpSpanKey{}, span.SpanContext())
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(sw, r.WithContext(ctx))
 			span.SetAttributes(attribute.Int("http.response.status_code", sw.status))
@@ -55,33 +52,11 @@ func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator) func
 	}
 }
 
-// HTTPSpanContext reads the span context HTTPSpans left for the MCP span.
-func HTTPSpanContext(_ context.Context, h http.Header) trace.SpanContext {
-	v := h.Get(httpSpanHeader)
-	if len(v) != 32+1+16+1+2 {
-		return trace.SpanContext{}
-	}
-	tid, err1 := trace.TraceIDFromHex(v[:32])
-	sid, err2 := trace.SpanIDFromHex(v[33:49])
-	if err1 != nil || err2 != nil {
-		return trace.SpanContext{}
-	}
-	var f trace.TraceFlags
-	if v[50:] == "01" {
-		f = trace.FlagsSampled
-	}
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: f})
-}
-
-func flags(sc trace.SpanContext) string {
-	if sc.IsSampled() {
-		return "01"
-	}
-	return "00"
-}
-
-func protoVersion(r *http.Request) string {
-	return strconv.Itoa(r.ProtoMajor) + "." + strconv.Itoa(r.ProtoMinor)
+// HTTPSpanContext returns the span context HTTPSpans left for the MCP
+// span, invalid when there is none.
+func HTTPSpanContext(ctx context.Context, _ http.Header) trace.SpanContext {
+	sc, _ := ctx.Value(httpSpanKey{}).(trace.SpanContext)
+	return sc
 }
 
 func clientAddr(r *http.Request) string {
@@ -92,8 +67,7 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// statusWriter records the status code and keeps streaming working: the SDK
-// flushes server-sent events as it writes them.
+// statusWriter records the status code and keeps streaming working.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
@@ -121,19 +95,25 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // RequestAttributes is a hook for mcptrace.WithRequestAttributes: it puts
-// jsonrpc.request.id and client.address on the SERVER span of a request
-// received over HTTP, facts the SDK does not pass to middleware and the
-// gateway's HTTP layer reads for it.
-func RequestAttributes(_ context.Context, info mcptrace.RequestInfo) []attribute.KeyValue {
-	if info.Kind != trace.SpanKindServer || info.Header == nil {
+// client.address and the client's name and version on the SERVER span of
+// a client request, facts the gateway's HTTP layer keeps in the context.
+func RequestAttributes(ctx context.Context, info mcptrace.RequestInfo) []attribute.KeyValue {
+	if info.Kind != trace.SpanKindServer {
 		return nil
 	}
-	var out []attribute.KeyValue
-	if v := info.Header[headerRequestID]; len(v) == 1 {
-		out = append(out, attribute.String("jsonrpc.request.id", v[0]))
+	f, ok := factsFrom(ctx)
+	if !ok {
+		return nil
 	}
-	if v := info.Header[headerClientAddress]; len(v) == 1 {
-		out = append(out, attribute.String("client.address", v[0]))
+	out := make([]attribute.KeyValue, 0, 3)
+	if f.clientAddress != "" {
+		out = append(out, attribute.String("client.address", f.clientAddress))
+	}
+	if f.client.name != "" {
+		out = append(out, attribute.String("tracegate.client.name", f.client.name))
+	}
+	if f.client.version != "" {
+		out = append(out, attribute.String("tracegate.client.version", f.client.version))
 	}
 	return out
 }

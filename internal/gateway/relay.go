@@ -2,344 +2,406 @@ package gateway
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
-	"maps"
+	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tracegate/tracegate/internal/backend"
+	"github.com/tracegate/tracegate/internal/wire"
 )
 
-// relay routes what backends send back to the client session that owns the
-// call in flight. Backend sessions are shared, so the owner is found from
-// the call itself:
-//   - progress: by progressToken, which the call carried in _meta. Tokens are
-//     forwarded unchanged unless two client sessions use the same token on
-//     the same backend at once; the later one is then rewritten to a token
-//     unique to the gateway and mapped back on the way out.
-//   - sampling, elicitation, roots: by the trace ID in the request's
-//     _meta.traceparent (a backend instrumented with mcptrace sends it),
-//     else by the only client session with calls in flight on that backend.
-//     When neither decides, the request is refused rather than guessed.
-//   - logging messages: to every client session with calls in flight on
-//     that backend.
-type relay struct {
-	log *slog.Logger
-	seq atomic.Uint64
+// What backends send back toward clients. Every message a backend sends
+// that is not a response goes through relay: on a call's own stream
+// (Streamable HTTP) it belongs to that call; otherwise (stdio, SSE, the
+// GET stream) the gateway finds its client as exactly as the protocol
+// allows: a per-client session's owner, the call a progress token names,
+// or the only caller in flight on a shared session.
 
-	mu       sync.Mutex
-	inflight map[*backend.Backend]map[*call]struct{}
-	tokens   map[tokenKey]*call
-	// recent holds calls that ended within logLinger, by when they ended:
-	// the SDK hands a call its response before it runs the handler of a
-	// log message read just ahead of it, and that message still belongs to
-	// the call's session.
-	recent map[*backend.Backend]map[*call]time.Time
+// flight knows the calls in flight and the backends' requests waiting for
+// a client's answer.
+type flight struct {
+	mu        sync.Mutex
+	byClient  map[clientKey]*call
+	bySession map[*backend.Session]map[*call]struct{}
+	progress  map[string]*call
+	asks      map[string]*ask
+	seq       atomic.Uint64
 }
 
-// logLinger is how long a log message can still find the session of a call
-// that has just ended.
-const logLinger = 200 * time.Millisecond
-
-type call struct {
-	ctx         context.Context // the client request's context: the SDK routes server-to-client messages by it
-	session     *mcp.ServerSession
-	traceID     trace.TraceID
-	token       tokenKey
-	clientToken any
-	progressed  atomic.Bool // some progress was relayed
-	ended       atomic.Bool // the call has returned (it may linger for logs)
-	complete    atomic.Bool // progress reached its total
+type clientKey struct {
+	session string
+	id      string // raw JSON of the client's id
 }
 
-// drain lets a progress notification the backend sent just before its
-// response reach the client before the response does: the SDK hands a
-// response to the caller before it runs the handler of a notification read
-// just ahead of it. Only calls that reported progress, and not yet their
-// last step, wait, and for 10ms at most.
-func (c *call) drain() {
-	if !c.progressed.Load() {
-		return
-	}
-	for i := 0; i < 10 && !c.complete.Load(); i++ {
-		time.Sleep(time.Millisecond)
+// ask is a request a backend sent, relayed to a client under an id of the
+// gateway's.
+type ask struct {
+	s         *session
+	bs        *backend.Session
+	backendID []byte
+	at        time.Time
+}
+
+// maxAsks bounds the backends' requests waiting for an answer.
+const maxAsks = 4096
+
+func newFlight() *flight {
+	return &flight{
+		byClient:  map[clientKey]*call{},
+		bySession: map[*backend.Session]map[*call]struct{}{},
+		progress:  map[string]*call{},
+		asks:      map[string]*ask{},
 	}
 }
 
-type tokenKey struct {
-	backend *backend.Backend
-	token   string
-}
-
-func newRelay(log *slog.Logger) *relay {
-	return &relay{
-		log:      log,
-		inflight: map[*backend.Backend]map[*call]struct{}{},
-		tokens:   map[tokenKey]*call{},
-		recent:   map[*backend.Backend]map[*call]time.Time{},
+func (fl *flight) begin(rq *request, bs *backend.Session) *call {
+	ctx, cancel := context.WithCancelCause(rq.ctx)
+	c := &call{rq: rq, bs: bs, backendID: bs.NextID(), ctx: ctx, cancel: cancel, started: time.Now()}
+	n := fl.seq.Add(1)
+	c.progressKey = "tgp-" + strconv.FormatUint(n, 10)
+	fl.mu.Lock()
+	if rq.s != nil && !rq.s.stateless {
+		fl.byClient[clientKey{rq.s.id, string(rq.m.ID)}] = c
 	}
-}
-
-// begin records a call about to be sent to b and sets params' _meta from
-// the client's. The returned func must be called when the call is over.
-func (r *relay) begin(ctx context.Context, ss *mcp.ServerSession, b *backend.Backend, meta map[string]any, params mcp.Params) (context.Context, func()) {
-	c := &call{ctx: ctx, session: ss, traceID: trace.SpanContextFromContext(ctx).TraceID()}
-	meta = stripHopMeta(meta)
-	tok, hasToken := meta["progressToken"]
-	r.mu.Lock()
-	if hasToken {
-		key := tokenKey{b, normToken(tok)}
-		if other, taken := r.tokens[key]; taken && other.session != ss {
-			// Two clients chose the same token: give this call its own.
-			fresh := "tracegate-" + strconv.FormatUint(r.seq.Add(1), 10)
-			meta = maps.Clone(meta)
-			meta["progressToken"] = fresh
-			key = tokenKey{b, normToken(fresh)}
-		}
-		c.token, c.clientToken = key, tok
-		r.tokens[key] = c
-	}
-	r.addLocked(b, c)
-	r.mu.Unlock()
-	if meta != nil {
-		// The client's map as is: injection works on a copy.
-		params.SetMeta(meta)
-	}
-	return ctx, func() {
-		c.drain()
-		r.mu.Lock()
-		delete(r.inflight[b], c)
-		c.ended.Store(true)
-		r.linger(b, c)
-		if c.token.backend != nil && r.tokens[c.token] == c {
-			delete(r.tokens, c.token)
-		}
-		r.mu.Unlock()
-	}
-}
-
-// hopMeta are the SEP-2575 per-request keys of the 2026-07-28 revision. They
-// describe the client-to-gateway hop (its protocol version, client info and
-// capabilities), so like HTTP's hop-by-hop headers they are not forwarded:
-// the backend session sets its own. Forwarding them would make a backend on
-// an older revision reject the call.
-var hopMeta = []string{
-	"io.modelcontextprotocol/protocolVersion",
-	"io.modelcontextprotocol/clientInfo",
-	"io.modelcontextprotocol/clientCapabilities",
-	"io.modelcontextprotocol/logLevel",
-}
-
-func stripHopMeta(meta map[string]any) map[string]any {
-	for _, k := range hopMeta {
-		if _, ok := meta[k]; ok {
-			meta = maps.Clone(meta)
-			for _, k := range hopMeta {
-				delete(meta, k)
-			}
-			if len(meta) == 0 {
-				return nil
-			}
-			return meta
-		}
-	}
-	return meta
-}
-
-func normToken(t any) string {
-	switch v := t.(type) {
-	case string:
-		return "s" + v
-	case float64:
-		return "n" + strconv.FormatFloat(v, 'g', -1, 64)
-	case int:
-		return "n" + strconv.Itoa(v)
-	case int64:
-		return "n" + strconv.FormatInt(v, 10)
-	default:
-		return fmt.Sprintf("x%v", v)
-	}
-}
-
-// track records a forwarded call to b, so that messages the backend sends
-// outside the call's stream (logging, requests on its standalone stream)
-// still find the client session. The returned func ends it.
-func (r *relay) track(ctx context.Context, ss *mcp.ServerSession, b *backend.Backend) func() {
-	c := &call{ctx: ctx, session: ss, traceID: trace.SpanContextFromContext(ctx).TraceID()}
-	r.mu.Lock()
-	r.addLocked(b, c)
-	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		delete(r.inflight[b], c)
-		r.mu.Unlock()
-	}
-}
-
-// addLocked records c as in flight on b. Called with r.mu held.
-func (r *relay) addLocked(b *backend.Backend, c *call) {
-	set := r.inflight[b]
+	set := fl.bySession[bs]
 	if set == nil {
 		set = map[*call]struct{}{}
-		r.inflight[b] = set
+		fl.bySession[bs] = set
 	}
 	set[c] = struct{}{}
+	if _, ok := rq.meta["progressToken"]; ok {
+		fl.progress[c.progressKey] = c
+	}
+	fl.mu.Unlock()
+	return c
 }
 
-// Notify implements backend.Relay.
-func (r *relay) Notify(ctx context.Context, b *backend.Backend, method string, params mcp.Params) {
-	switch p := params.(type) {
-	case *mcp.ProgressNotificationParams:
-		r.mu.Lock()
-		c := r.tokens[tokenKey{b, normToken(p.ProgressToken)}]
-		r.mu.Unlock()
-		if c == nil {
-			r.log.DebugContext(ctx, "progress for no call in flight dropped", "backend", b.Name())
-			return
+func (fl *flight) end(c *call) {
+	c.cancel(nil)
+	fl.mu.Lock()
+	rq := c.rq
+	if rq.s != nil {
+		k := clientKey{rq.s.id, string(rq.m.ID)}
+		if fl.byClient[k] == c {
+			delete(fl.byClient, k)
 		}
-		c.progressed.Store(true)
-		out := *p
-		out.ProgressToken = c.clientToken
-		if err := c.session.NotifyProgress(c.ctx, &out); err != nil {
-			r.log.DebugContext(c.ctx, "relaying progress failed", "backend", b.Name(), "error", err)
+	}
+	if set := fl.bySession[c.bs]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(fl.bySession, c.bs)
 		}
-		if p.Total > 0 && p.Progress >= p.Total {
-			c.complete.Store(true)
+	}
+	delete(fl.progress, c.progressKey)
+	fl.mu.Unlock()
+}
+
+// cancel cancels the call a client's notifications/cancelled names,
+// keeping its reason for the backend.
+func (fl *flight) cancel(s *session, id []byte, reason string) {
+	fl.mu.Lock()
+	c := fl.byClient[clientKey{s.id, string(id)}]
+	fl.mu.Unlock()
+	if c != nil {
+		if len(reason) > maxNameLen {
+			reason = reason[:maxNameLen]
 		}
-	case *mcp.LoggingMessageParams:
-		for _, c := range r.owners(b) {
-			ctx := c.ctx
-			if ctx.Err() != nil || c.ended.Load() {
-				// The call's stream is gone: the session's own stream
-				// takes the message, in the call's trace.
-				ctx = trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(c.ctx))
-			}
-			if err := c.session.Log(ctx, p); err != nil {
-				r.log.DebugContext(c.ctx, "relaying log message failed", "backend", b.Name(), "error", err)
-			}
-		}
-	default:
-		r.log.DebugContext(ctx, "backend notification not relayed", "backend", b.Name(), "method", method)
+		c.cancel(cancelReason(reason))
 	}
 }
 
-// owners returns one in-flight call per client session with calls on b.
-func (r *relay) owners(b *backend.Backend) []*call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*call
-	seen := map[*mcp.ServerSession]bool{}
-	for c := range r.inflight[b] {
-		if !seen[c.session] {
-			seen[c.session] = true
-			out = append(out, c)
-		}
-	}
-	now := time.Now()
-	for c, ended := range r.recent[b] {
-		if now.Sub(ended) > logLinger {
-			delete(r.recent[b], c)
-		} else if !seen[c.session] {
-			seen[c.session] = true
-			out = append(out, c)
-		}
+// callers returns the calls in flight on bs.
+func (fl *flight) callers(bs *backend.Session) []*call {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	set := fl.bySession[bs]
+	out := make([]*call, 0, len(set))
+	for c := range set {
+		out = append(out, c)
 	}
 	return out
 }
 
-// linger keeps an ended call findable by log messages for logLinger.
-// Called with r.mu held.
-func (r *relay) linger(b *backend.Backend, c *call) {
-	set := r.recent[b]
-	if set == nil {
-		set = map[*call]time.Time{}
-		r.recent[b] = set
-	}
-	now := time.Now()
-	for old, ended := range set {
-		if now.Sub(ended) > logLinger {
-			delete(set, old)
-		}
-	}
-	set[c] = now
-}
+// fromBackend takes what a backend session sends outside any call's own
+// stream.
+func (g *Gateway) fromBackend(bs *backend.Session, msg []byte) { g.relay(bs, msg, nil) }
 
-// owner picks the call a server-to-client request belongs to.
-func (r *relay) owner(b *backend.Backend, meta map[string]any) (*call, error) {
-	var tid trace.TraceID
-	if tp, ok := meta["traceparent"].(string); ok {
-		tid = traceIDOf(tp)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var only *call
-	sessions := 0
-	seen := map[*mcp.ServerSession]bool{}
-	for c := range r.inflight[b] {
-		if tid.IsValid() && c.traceID == tid {
-			return c, nil
-		}
-		if !seen[c.session] {
-			seen[c.session] = true
-			sessions++
-			only = c
-		}
-	}
-	switch sessions {
-	case 0:
-		return nil, fmt.Errorf("backend %q sent a request outside any call", b.Name())
-	case 1:
-		return only, nil
-	default:
-		return nil, fmt.Errorf("backend %q sent a request while %d client sessions have calls in flight, and it carries no trace context to tell them apart", b.Name(), sessions)
-	}
-}
-
-// Request implements backend.Relay.
-func (r *relay) Request(ctx context.Context, b *backend.Backend, method string, req mcp.Request) (mcp.Result, error) {
-	var meta map[string]any
-	if p := req.GetParams(); p != nil {
-		meta = p.GetMeta()
-	}
-	c, err := r.owner(b, meta)
+// relay routes one message from a backend session. c is the call on whose
+// stream it came, nil when it came outside any.
+func (g *Gateway) relay(bs *backend.Session, msg []byte, c *call) {
+	m, err := wire.Parse(msg)
 	if err != nil {
-		r.log.WarnContext(ctx, "server-to-client request refused", "backend", b.Name(), "method", method, "error", err)
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "tracegate: " + err.Error()}
+		g.log.Debug("backend sent a malformed message", "backend", bs.Backend().Name(), "error", err)
+		return
 	}
-	// The client call's context carries the gateway's span (so the relayed
-	// request joins the trace) and the request id the SDK uses to send it on
-	// the stream of that call.
-	cctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
+	b := bs.Backend()
+	switch m.Method {
+	case "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed":
+		if bs.Client() == "" {
+			b.Refresh()
+		}
+		return
+	case "notifications/resources/updated":
+		uri, _ := wire.GetString(m.Params, "uri")
+		g.subs.updated(bs, uri, msg)
+		return
+	case "notifications/progress":
+		key, _ := wire.GetString(m.Params, "progressToken")
+		g.flight.mu.Lock()
+		pc := g.flight.progress[key]
+		g.flight.mu.Unlock()
+		if pc == nil {
+			return
+		}
+		tok, _ := json.Marshal(pc.progress)
+		out := wire.AppendRequest(nil, nil, m.Method, wire.AppendParams(nil, m.Params, []wire.Set{{Key: "progressToken", Value: tok}}, nil))
+		pc.deliver(out)
+		return
+	case "notifications/message":
+		level, _ := wire.GetString(m.Params, "level")
+		for _, t := range g.targets(bs, c) {
+			if t.s != nil && t.s.wantsLog(level) {
+				t.deliver(msg)
+			}
+		}
+		return
+	case "notifications/cancelled":
+		// The backend withdrew one of its requests to a client.
+		id := wire.Get(m.Params, "requestId")
+		g.flight.mu.Lock()
+		var found string
+		var a *ask
+		for k, x := range g.flight.asks {
+			if x.bs == bs && string(x.backendID) == string(id) {
+				found, a = k, x
+				break
+			}
+		}
+		delete(g.flight.asks, found)
+		g.flight.mu.Unlock()
+		if a != nil {
+			params := wire.AppendParams(nil, m.Params, []wire.Set{{Key: "requestId", Value: wire.AppendString(nil, found)}}, nil)
+			a.s.notify(m.Method, wire.AppendRequest(nil, nil, m.Method, params))
+		}
+		return
+	}
+	if m.IsRequest() {
+		g.ask(bs, &m, c)
+		return
+	}
+	if m.IsNotification() {
+		for _, t := range g.targets(bs, c) {
+			t.deliver(msg)
+		}
+	}
+}
+
+// target is where a message for a client goes: a call's own stream (and,
+// if that has ended, its session's), or a session's stream.
+type target struct {
+	c *call
+	s *session
+}
+
+func (t target) deliver(msg []byte) bool {
+	if t.c != nil {
+		return t.c.deliver(msg)
+	}
+	return t.s.deliver(msg)
+}
+
+// deliver sends msg to the call's client on the call's stream, with the
+// SERVER span's context in its _meta, or on the session's stream once the
+// call has been answered.
+func (c *call) deliver(msg []byte) bool {
+	msg = c.rq.g.traced(c.rq.ctx, msg)
+	if c.rq.rp.send(msg) {
+		return true
+	}
+	return c.rq.s != nil && c.rq.s.deliver(msg)
+}
+
+// targets finds the clients of a message that names none.
+func (g *Gateway) targets(bs *backend.Session, c *call) []target {
+	if c != nil {
+		return []target{{c: c, s: c.rq.s}}
+	}
+	calls := g.flight.callers(bs)
+	if owner := bs.Client(); owner != "" {
+		// A per-client session has one client: its call in flight, or
+		// its stream.
+		for _, x := range calls {
+			return []target{{c: x, s: x.rq.s}}
+		}
+		if s := g.sessions.get(owner); s != nil {
+			return []target{{s: s}}
+		}
+		return nil
+	}
+	if len(calls) > 0 {
+		seen := map[*session]bool{}
+		var out []target
+		for _, x := range calls {
+			if x.rq.s == nil || !seen[x.rq.s] {
+				seen[x.rq.s] = true
+				out = append(out, target{c: x, s: x.rq.s})
+			}
+		}
+		return out
+	}
+	// Nothing in flight: every session whose front includes the backend.
+	var out []target
+	g.sessions.each(func(s *session) {
+		if s.listenID == nil && s.initialized.Load() && s.front.has(bs.Backend()) {
+			out = append(out, target{s: s})
+		}
+	})
+	return out
+}
+
+func (f *front) has(b *backend.Backend) bool {
+	for _, x := range f.backends {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+// ask relays a backend's request (sampling, elicitation, roots) to the
+// one client it can belong to, under an id of the gateway's, or answers
+// the backend with an error when there is no such client.
+func (g *Gateway) ask(bs *backend.Session, m *wire.Message, c *call) {
+	if m.Method == "ping" {
+		g.answerBackend(bs, wire.AppendResponse(nil, m.ID, []byte("{}")))
+		return
+	}
+	ts := g.targets(bs, c)
+	if len(ts) != 1 || ts[0].s == nil {
+		msg := "tracegate: no client session to relay " + m.Method + " to"
+		if len(ts) > 1 {
+			msg = "tracegate: calls from several clients are in flight on this backend session, so " + m.Method +
+				" cannot be routed to its caller; configure the backend with sessions: per_client"
+		}
+		g.refuse(bs, m, codeInternalError, msg)
+		return
+	}
+	t := ts[0]
+	s := t.s
+	if s.stateless {
+		g.refuse(bs, m, codeMethodNotFound, "tracegate: "+m.Method+" cannot be relayed to a "+s.version+" client, which takes no server-to-client requests")
+		return
+	}
+	if need := capabilityFor(m.Method); need != nil && !need(s.caps) {
+		g.refuse(bs, m, codeMethodNotFound, "tracegate: the client does not support "+m.Method)
+		return
+	}
+	id := "tgs-" + strconv.FormatUint(g.flight.seq.Add(1), 10)
+	g.flight.mu.Lock()
+	if len(g.flight.asks) >= maxAsks {
+		g.flight.mu.Unlock()
+		g.refuse(bs, m, codeInternalError, "tracegate: too many requests are waiting for clients")
+		return
+	}
+	g.flight.asks[id] = &ask{s: s, bs: bs, backendID: append([]byte(nil), m.ID...), at: time.Now()}
+	g.flight.mu.Unlock()
+	if !t.deliver(m.WithID(wire.AppendString(nil, id))) {
+		g.flight.mu.Lock()
+		delete(g.flight.asks, id)
+		g.flight.mu.Unlock()
+		g.refuse(bs, m, codeInternalError, "tracegate: the client has no open stream to receive "+m.Method)
+	}
+}
+
+func capabilityFor(method string) func(clientCaps) bool {
 	switch method {
 	case "sampling/createMessage":
-		return c.session.CreateMessage(cctx, req.(*mcp.CreateMessageRequest).Params)
+		return func(c clientCaps) bool { return c.sampling }
 	case "elicitation/create":
-		return c.session.Elicit(cctx, req.(*mcp.ElicitRequest).Params)
+		return func(c clientCaps) bool { return c.elicitation }
 	case "roots/list":
-		return c.session.ListRoots(cctx, req.(*mcp.ListRootsRequest).Params)
+		return func(c clientCaps) bool { return c.roots }
 	}
-	return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "tracegate: cannot relay " + method}
+	return nil
 }
 
-// traceIDOf reads the trace-id field of a W3C traceparent without
-// validating the rest; a wrong guess only fails to match.
-func traceIDOf(tp string) trace.TraceID {
-	if len(tp) < 35 || tp[2] != '-' {
-		return trace.TraceID{}
+func (g *Gateway) refuse(bs *backend.Session, m *wire.Message, code int64, msg string) {
+	g.answerBackend(bs, wire.AppendError(nil, m.ID, code, msg, nil))
+}
+
+// answerBackend sends a response to a backend's request. It runs apart
+// from the session's reading goroutine, which must not wait on a write.
+func (g *Gateway) answerBackend(bs *backend.Session, msg []byte) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), bs.Backend().Timeout())
+		defer cancel()
+		bs.Forward(ctx, msg)
+	}()
+}
+
+// answer passes a client's answer to a backend's request back to that
+// backend, under the backend's id.
+func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, s *session, m *wire.Message) {
+	id := wire.IDString(m.ID)
+	g.flight.mu.Lock()
+	a := g.flight.asks[id]
+	if a != nil && s != nil && a.s == s {
+		delete(g.flight.asks, id)
+	} else {
+		a = nil
 	}
-	id, err := trace.TraceIDFromHex(tp[3:35])
-	if err != nil {
-		return trace.TraceID{}
+	g.flight.mu.Unlock()
+	if a == nil {
+		// An answer to nothing pending (late, or not ours): accepted and
+		// dropped, as a server does with a response it no longer awaits.
+		w.WriteHeader(http.StatusAccepted)
+		return
 	}
-	return id
+	ctx, cancel := context.WithTimeout(r.Context(), a.bs.Backend().Timeout())
+	defer cancel()
+	if err := a.bs.Forward(ctx, m.WithID(a.backendID)); err != nil {
+		http.Error(w, "relaying the answer to backend "+a.bs.Backend().Name()+" failed", http.StatusBadGateway)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// traced gives a message relayed to a client on behalf of a request the
+// trace context of the request's SERVER span in params._meta, so the
+// client sees it in the trace of its own call. Every other byte is kept.
+func (g *Gateway) traced(ctx context.Context, msg []byte) []byte {
+	t := g.opts.Server
+	if t == nil {
+		return msg
+	}
+	m, err := wire.Parse(msg)
+	if err != nil || m.Method == "" {
+		return msg
+	}
+	var meta map[string]any
+	if raw := wire.Get(m.Params, "_meta"); raw != nil {
+		if meta, err = wire.MetaView(raw); err != nil {
+			return msg
+		}
+	}
+	injected := t.InjectMeta(ctx, meta)
+	if injected == nil {
+		return msg
+	}
+	return wire.AppendRequest(make([]byte, 0, len(msg)+128), m.ID, m.Method, wire.AppendParams(nil, m.Params, nil, injected))
+}
+
+// sweepAsks forgets backends' requests that no client answered in time.
+func (fl *flight) sweepAsks(older time.Duration) {
+	cut := time.Now().Add(-older)
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for k, a := range fl.asks {
+		if a.at.Before(cut) {
+			delete(fl.asks, k)
+		}
+	}
 }

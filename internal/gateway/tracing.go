@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/tracegate/tracegate/internal/backend"
@@ -17,10 +16,10 @@ import (
 )
 
 // TracingOptions returns Options that trace the gateway with tel's
-// providers: mcptrace middleware makes the SERVER spans (front) and one
-// CLIENT span per backend call, and mcptrace's round tripper puts the CLIENT
-// span's context in the backend's HTTP headers too (no span of its own).
-// The plugin chain (nil for none) runs inside the SERVER span. Logger and
+// providers: the SERVER span of every client message, one CLIENT span per
+// backend request, and mcptrace's round tripper carrying the CLIENT span's
+// context in the backend's HTTP headers too (no span of its own). The
+// plugin chain (nil for none) runs inside the SERVER span. Logger and
 // Version are left for the caller. The command and the bench both build
 // their gateway from this, so the bench measures what ships.
 func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.Chain) Options {
@@ -45,13 +44,9 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 	opts := Options{
 		TracerProvider: tel.TracerProvider,
 		Plugins:        chain,
-		// Content capture reads tool results, which forwarded calls do
-		// not decode.
-		DecodeAllCalls:          cfg.Telemetry.CaptureArguments,
-		ServerMiddleware:        []mcp.Middleware{mcptrace.ServerMiddleware(server...)},
-		ServerSendingMiddleware: []mcp.Middleware{mcptrace.ServerSendingMiddleware(common...)},
-		BackendMiddleware: func(b config.Backend) []mcp.Middleware {
-			return []mcp.Middleware{UntracedKeepalive(mcptrace.ClientMiddleware(backendTraceOptions(common, b)...))}
+		Server:         mcptrace.NewServerTracer(server...),
+		Backend: func(b config.Backend) *mcptrace.ClientTracer {
+			return mcptrace.NewClientTracer(backendTraceOptions(common, b)...)
 		},
 		BackendTransport: func(b config.Backend) http.RoundTripper {
 			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)

@@ -298,3 +298,37 @@ func GetString(obj []byte, key string) (string, bool) {
 	}
 	return Unquote(v)
 }
+
+// EachElement calls fn with each element of the array arr, in order, and
+// stops early when fn returns false.
+func EachElement(arr []byte, fn func(v []byte) bool) error {
+	i := SkipSpace(arr, 0)
+	if i >= len(arr) || arr[i] != '[' {
+		return ErrSyntax
+	}
+	i = SkipSpace(arr, i+1)
+	if i < len(arr) && arr[i] == ']' {
+		return nil
+	}
+	for {
+		start := SkipSpace(arr, i)
+		end, err := skipValueDepth(arr, start, 1)
+		if err != nil {
+			return err
+		}
+		if !fn(arr[start:end]) {
+			return nil
+		}
+		i = SkipSpace(arr, end)
+		if i >= len(arr) {
+			return ErrSyntax
+		}
+		if arr[i] == ']' {
+			return nil
+		}
+		if arr[i] != ',' {
+			return ErrSyntax
+		}
+		i++
+	}
+}
