@@ -66,6 +66,7 @@ func TestReader(t *testing.T) {
 		{"unknown fields ignored", "foo: bar\nDATA: no\ndata: yes\n\n", []got{msg("yes")}},
 		{"event type", "event: endpoint\ndata: /messages?s=1\n\nevent: ping\ndata: x\n\ndata: y\n\n",
 			[]got{{"endpoint", "/messages?s=1", ""}, {"ping", "x", ""}, msg("y")}},
+		{"explicit message type", "event: message\ndata: x\n\n", []got{msg("x")}},
 		{"type does not leak into the next event", "event: odd\n\ndata: y\n\n", []got{msg("y")}},
 		{"no data: not dispatched", "id: 1\n\nevent: x\n\nretry: 10\n\n", nil},
 		{"priming event with a blank data line: skipped, id kept", "id: 7\ndata: \n\ndata: {}\n\n", []got{{"message", "{}", "7"}}},
