@@ -8,6 +8,7 @@ package conn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -97,8 +98,42 @@ var (
 	ErrTooLarge       = errors.New("message from the server exceeds the size limit")
 )
 
+// Transports of Endpoint.
+const (
+	TransportStreamable = "streamable"
+	TransportSSE        = "sse"
+	TransportStdio      = "stdio"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMessage = 64 << 20
+	DefaultKillGrace  = 2 * time.Second
+)
+
 // Dial opens a session's transport. It sends nothing of MCP: the caller's
-// first Request is initialize.
+// first Request is initialize. ctx bounds Dial alone (for SSE, the wait
+// for the endpoint event), not the session.
 func Dial(ctx context.Context, ep Endpoint, opts Options) (Conn, error) {
-	return nil, errors.New("conn: not implemented")
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{}
+	}
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = DefaultMaxMessage
+	}
+	if opts.KillGrace <= 0 {
+		opts.KillGrace = DefaultKillGrace
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch ep.Transport {
+	case TransportStdio:
+		return dialStdio(ctx, ep, opts)
+	case TransportStreamable:
+		return dialStreamable(ctx, ep, opts)
+	case TransportSSE:
+		return dialSSE(ctx, ep, opts)
+	}
+	return nil, fmt.Errorf("unknown transport %q (want %q, %q or %q)", ep.Transport, TransportStreamable, TransportSSE, TransportStdio)
 }

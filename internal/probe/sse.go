@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/tracegate/tracegate/internal/sse"
 )
 
 // legacySSE speaks the HTTP+SSE transport of MCP 2024-11-05: a long GET
@@ -105,10 +107,10 @@ func (s *legacySSE) readStream(req *http.Request, endpoint chan<- string) {
 		}
 		return
 	}
-	events := newEventReader(resp.Body)
+	events := sse.NewReader(resp.Body, maxBodyBytes)
 	first := true
 	for {
-		ev, err := events.next()
+		ev, err := events.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				s.err = failf(errInvalidResponse, "SSE stream closed by the server")
@@ -119,19 +121,19 @@ func (s *legacySSE) readStream(req *http.Request, endpoint chan<- string) {
 		}
 		if first {
 			first = false
-			if ev.name != "endpoint" {
-				s.err = failf(errInvalidResponse, "first SSE event is %q, want \"endpoint\": not a 2024-11-05 SSE endpoint?", ev.name)
+			if ev.Type != "endpoint" {
+				s.err = failf(errInvalidResponse, "first SSE event is %q, want \"endpoint\": not a 2024-11-05 SSE endpoint?", ev.Type)
 				return
 			}
-			endpoint <- ev.data
+			endpoint <- string(ev.Data)
 			continue
 		}
-		if ev.name != "" && ev.name != "message" {
+		if ev.Type != "message" {
 			continue
 		}
 		var msg rpcMessage
-		if err := json.Unmarshal([]byte(ev.data), &msg); err != nil || msg.JSONRPC != "2.0" {
-			s.err = failf(errInvalidResponse, "SSE stream carried a message that is not JSON-RPC 2.0: %s", oneLine(ev.data, 80))
+		if err := json.Unmarshal(ev.Data, &msg); err != nil || msg.JSONRPC != "2.0" {
+			s.err = failf(errInvalidResponse, "SSE stream carried a message that is not JSON-RPC 2.0: %s", oneLine(string(ev.Data), 80))
 			return
 		}
 		select {

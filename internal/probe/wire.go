@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/tracegate/tracegate/internal/sse"
 )
 
 // Limits on what the probe reads, so that a hostile or broken server cannot
@@ -274,21 +275,21 @@ func (s *streamable) readResponse(ctx context.Context, resp *http.Response, id i
 	}
 	// An event stream may carry notifications and server requests before
 	// the response; skip them (basic/transports, "Sending Messages").
-	events := newEventReader(resp.Body)
+	events := sse.NewReader(resp.Body, maxBodyBytes)
 	for {
-		ev, err := events.next()
+		ev, err := events.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, failf(errInvalidResponse, "event stream ended before the response arrived")
 			}
 			return nil, diagnoseTransport(err, s.timeout)
 		}
-		if ev.name != "" && ev.name != "message" || ev.data == "" {
+		if ev.Type != "message" {
 			continue
 		}
 		var msg rpcMessage
-		if err := json.Unmarshal([]byte(ev.data), &msg); err != nil || msg.JSONRPC != "2.0" {
-			return nil, failf(errInvalidResponse, "event stream carried a message that is not JSON-RPC 2.0: %s", oneLine(ev.data, 80))
+		if err := json.Unmarshal(ev.Data, &msg); err != nil || msg.JSONRPC != "2.0" {
+			return nil, failf(errInvalidResponse, "event stream carried a message that is not JSON-RPC 2.0: %s", oneLine(string(ev.Data), 80))
 		}
 		switch {
 		case msg.isResponse() && msg.hasID(id):
@@ -345,124 +346,4 @@ func (s *streamable) close(ctx context.Context, hdr http.Header) error {
 		return nil
 	}
 	return fmt.Errorf("DELETE session: %w", diagnoseStatus(resp, body, false))
-}
-
-// eventReader parses a text/event-stream (WHATWG HTML, "Server-sent events").
-type eventReader struct {
-	r *lineReader
-}
-
-type event struct {
-	name string
-	data string
-	id   string
-}
-
-func newEventReader(r io.Reader) *eventReader {
-	return &eventReader{r: newLineReader(r, maxBodyBytes)}
-}
-
-// next returns the next event with data; io.EOF at the end of the stream.
-func (e *eventReader) next() (event, error) {
-	var ev event
-	var data strings.Builder
-	seen := false
-	for {
-		line, err := e.r.readLine()
-		if err != nil {
-			if errors.Is(err, io.EOF) && seen {
-				// A final event without a blank line is discarded, per spec.
-				return event{}, io.EOF
-			}
-			return event{}, err
-		}
-		if line == "" {
-			if !seen {
-				continue
-			}
-			ev.data = strings.TrimSuffix(data.String(), "\n")
-			return ev, nil
-		}
-		if strings.HasPrefix(line, ":") {
-			continue // comment
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			ev.name = value
-			seen = true
-		case "data":
-			data.WriteString(value)
-			data.WriteByte('\n')
-			seen = true
-		case "id":
-			ev.id = value
-			seen = true
-		}
-	}
-}
-
-// lineReader reads lines ended by CRLF, LF or CR, each at most max bytes.
-type lineReader struct {
-	r   io.Reader
-	buf []byte
-	max int
-	eof bool
-	err error
-}
-
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: r, max: max}
-}
-
-func (l *lineReader) readLine() (string, error) {
-	for {
-		if i := bytes.IndexAny(l.buf, "\r\n"); i >= 0 {
-			// A CR at the end of the buffer may be the first half of CRLF.
-			if l.buf[i] == '\r' && i == len(l.buf)-1 && !l.eof {
-				if err := l.fill(); err != nil {
-					return "", err
-				}
-				continue
-			}
-			line := string(l.buf[:i])
-			n := i + 1
-			if l.buf[i] == '\r' && i+1 < len(l.buf) && l.buf[i+1] == '\n' {
-				n++
-			}
-			l.buf = l.buf[n:]
-			return line, nil
-		}
-		if l.eof {
-			if len(l.buf) > 0 {
-				line := string(l.buf)
-				l.buf = nil
-				return line, nil
-			}
-			if l.err != nil {
-				return "", l.err
-			}
-			return "", io.EOF
-		}
-		if len(l.buf) > l.max {
-			return "", fmt.Errorf("event stream line longer than %d bytes", l.max)
-		}
-		if err := l.fill(); err != nil {
-			return "", err
-		}
-	}
-}
-
-func (l *lineReader) fill() error {
-	var chunk [4096]byte
-	n, err := l.r.Read(chunk[:])
-	l.buf = append(l.buf, chunk[:n]...)
-	if err != nil {
-		l.eof = true
-		if !errors.Is(err, io.EOF) {
-			l.err = err
-		}
-	}
-	return nil
 }

@@ -3,75 +3,14 @@ package probe
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"testing/iotest"
 	"time"
 )
-
-func TestEventReader(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		stream string
-		want   []event
-	}{
-		{name: "one event", stream: "event: message\ndata: {\"a\":1}\n\n",
-			want: []event{{name: "message", data: `{"a":1}`}}},
-		{name: "CRLF and CR endings", stream: "data: a\r\n\r\nid: 7\rdata: b\r\r",
-			want: []event{{data: "a"}, {data: "b", id: "7"}}},
-		{name: "multi-line data", stream: "data: line1\ndata: line2\n\n",
-			want: []event{{data: "line1\nline2"}}},
-		{name: "comments and blank lines skipped", stream: ": keepalive\n\n\n: again\ndata:x\n\n",
-			want: []event{{data: "x"}}},
-		{name: "only the first space is stripped", stream: "data:  two\n\n",
-			want: []event{{data: " two"}}},
-		{name: "unterminated last event is dropped", stream: "data: a\n\ndata: b",
-			want: []event{{data: "a"}}},
-		{name: "endpoint event", stream: "event: endpoint\ndata: /messages?sessionid=abc\n\n",
-			want: []event{{name: "endpoint", data: "/messages?sessionid=abc"}}},
-	}
-	for _, tc := range tests {
-		for _, oneByte := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/onebyte=%v", tc.name, oneByte), func(t *testing.T) {
-				t.Parallel()
-				var r io.Reader = strings.NewReader(tc.stream)
-				if oneByte {
-					r = iotest.OneByteReader(r) // CR and LF may arrive in separate reads
-				}
-				er := newEventReader(r)
-				var got []event
-				for {
-					ev, err := er.next()
-					if errors.Is(err, io.EOF) {
-						break
-					}
-					if err != nil {
-						t.Fatalf("next: %v", err)
-					}
-					got = append(got, ev)
-				}
-				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-					t.Errorf("got %q, want %q", got, tc.want)
-				}
-			})
-		}
-	}
-}
-
-func TestEventReaderPassesReadErrors(t *testing.T) {
-	t.Parallel()
-	boom := errors.New("boom")
-	er := newEventReader(io.MultiReader(strings.NewReader("data: a\n"), iotest.ErrReader(boom)))
-	if _, err := er.next(); !errors.Is(err, boom) {
-		t.Errorf("got %v, want %v", err, boom)
-	}
-}
 
 // scriptedServer answers JSON-RPC by method with fixed bodies, and records
 // the responses the client posts back.
