@@ -143,7 +143,9 @@ func TestStreamable(t *testing.T) {
 
 			// Headers: the session, the protocol version after
 			// Established, the configured ones, Accept and Content-Type.
-			r, ok := g.seen.find(func(r seenReq) bool { return r.method == "POST" && strings.Contains(r.header.Get("Mcp-Session-Id"), sid) })
+			r, ok := g.seen.find(func(r seenReq) bool {
+				return r.method == "POST" && strings.Contains(r.header.Get("Mcp-Session-Id"), sid)
+			})
 			if !ok {
 				t.Fatal("no POST carried the session id")
 			}
