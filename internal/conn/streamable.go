@@ -1,10 +1,551 @@
 package conn
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tracegate/tracegate/internal/sse"
+	"github.com/tracegate/tracegate/internal/wire"
 )
 
+// Streamable HTTP headers (MCP basic/transports).
+const (
+	headerSessionID   = "Mcp-Session-Id"
+	headerProtocol    = "Mcp-Protocol-Version"
+	headerLastEventID = "Last-Event-ID"
+)
+
+// Bounds of reconnection, for resumed POST streams and the GET stream.
+const (
+	// maxRetryWait bounds the wait a server asks for with "retry".
+	maxRetryWait = 10 * time.Second
+	minBackoff   = 250 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+	// maxResumeFailures bounds attempts in a row to resume a POST stream
+	// that bring no new event.
+	maxResumeFailures = 5
+	// closeTimeout bounds the DELETE that Close sends.
+	closeTimeout = 5 * time.Second
+	// maxErrorBody bounds the body read from an HTTP error.
+	maxErrorBody = 64 << 10
+)
+
+// streamable is a session over MCP's Streamable HTTP transport: each
+// message is a POST, answered with JSON or with an event stream that ends
+// with the response; a GET stream carries what the server sends unasked.
+type streamable struct {
+	*session
+	url     string
+	safeURL string // url without credentials or query, for errors
+	client  *http.Client
+
+	hmu       sync.Mutex
+	sessionID string
+	protocol  string
+
+	getOnce   sync.Once
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // goroutines that read POST and GET streams
+}
+
 func dialStreamable(ctx context.Context, ep Endpoint, opts Options) (Conn, error) {
-	return nil, errors.New("not yet")
+	safe, err := checkURL(ep.URL)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &streamable{session: newSession(opts), url: ep.URL, safeURL: safe, client: opts.HTTPClient}, nil
+}
+
+func (s *streamable) SessionID() string {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	return s.sessionID
+}
+
+// Established records the protocol version for the MCP-Protocol-Version
+// header and opens the GET stream.
+func (s *streamable) Established(protocolVersion string) {
+	s.hmu.Lock()
+	s.protocol = protocolVersion
+	s.hmu.Unlock()
+	s.getOnce.Do(func() {
+		s.wg.Add(1)
+		go s.getLoop()
+	})
+}
+
+// do sends one HTTP request of the session. It reports whether the
+// request carried a session id, for the 404 rule.
+func (s *streamable) do(ctx context.Context, method string, body []byte, lastEventID string) (*http.Response, bool, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.url, r)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s %s: %w", method, s.safeURL, err)
+	}
+	for k, v := range s.opts.Header {
+		req.Header[k] = slices.Clone(v)
+	}
+	switch method {
+	case http.MethodPost:
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	case http.MethodGet:
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	s.hmu.Lock()
+	sid, proto := s.sessionID, s.protocol
+	s.hmu.Unlock()
+	if sid != "" {
+		req.Header.Set(headerSessionID, sid)
+	}
+	if proto != "" {
+		req.Header.Set(headerProtocol, proto)
+	}
+	if lastEventID != "" {
+		req.Header.Set(headerLastEventID, lastEventID)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, false, s.transportError(ctx, method, err)
+	}
+	if id := resp.Header.Get(headerSessionID); id != "" {
+		s.hmu.Lock()
+		if s.sessionID == "" {
+			s.sessionID = id // assigned in the response to initialize
+		}
+		s.hmu.Unlock()
+	}
+	return resp, sid != "", nil
+}
+
+// transportError names what failed without the URL's credentials.
+func (s *streamable) transportError(ctx context.Context, method string, err error) error {
+	if ctx.Err() != nil {
+		if e := s.Err(); e != nil {
+			return e
+		}
+		return ctx.Err()
+	}
+	return fmt.Errorf("%s %s: %w", method, s.safeURL, unwrapURLError(err))
+}
+
+// expired ends the session when the server answers 404 to a request that
+// carried its id: it has forgotten the session (basic/transports,
+// "Session Management").
+func (s *streamable) expired(resp *http.Response, hadSession bool) bool {
+	if resp.StatusCode != http.StatusNotFound || !hadSession {
+		return false
+	}
+	s.fail(ErrSessionExpired)
+	return true
+}
+
+// Request POSTs msg and returns the response, from a JSON body or from
+// the event stream, resuming the stream if it ends early.
+func (s *streamable) Request(ctx context.Context, id, msg []byte, related func([]byte)) ([]byte, error) {
+	key, ch, err := s.expect(id)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	rel := &relay{fn: related}
+	defer rel.stop()
+	errc := make(chan error, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		errc <- s.exchange(rctx, id, msg, rel)
+	}()
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case err := <-errc:
+		select {
+		case resp := <-ch:
+			return resp, nil
+		default:
+		}
+		s.forget(key)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if e := s.Err(); e != nil {
+			return nil, e
+		}
+		if err == nil {
+			err = errors.New("the server sent no response")
+		}
+		return nil, err
+	case <-ctx.Done():
+		s.forget(key) // a late response is dropped
+		return nil, ctx.Err()
+	case <-s.done:
+		s.forget(key)
+		select {
+		case resp := <-ch:
+			return resp, nil
+		default:
+			return nil, s.Err()
+		}
+	}
+}
+
+// relay calls a Request's related function, and never after the Request
+// returned.
+type relay struct {
+	mu      sync.Mutex
+	fn      func([]byte)
+	stopped bool
+}
+
+func (r *relay) call(msg []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped && r.fn != nil {
+		r.fn(bytes.Clone(msg))
+	}
+}
+
+func (r *relay) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+}
+
+// exchange POSTs one request and reads what answers it, delivering the
+// response through resolve. A nil error means it was delivered.
+func (s *streamable) exchange(ctx context.Context, id, msg []byte, rel *relay) error {
+	resp, hadSession, err := s.do(ctx, http.MethodPost, msg, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if s.expired(resp, hadSession) {
+		return ErrSessionExpired
+	}
+	if resp.StatusCode/100 != 2 {
+		return s.errorResponse(http.MethodPost, resp, id)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		return fmt.Errorf("POST %s: the server answered a request with 202 Accepted, and no response", s.safeURL)
+	}
+	switch mediaType(resp) {
+	case "application/json":
+		body, err := s.readBody(resp.Body)
+		if err != nil {
+			return err
+		}
+		m, err := wire.Parse(body)
+		if err != nil || !m.IsResponse() {
+			return fmt.Errorf("POST %s: the JSON body is not a JSON-RPC response: %s", s.safeURL, snippet(body))
+		}
+		if !s.resolve(&m) || idKey(m.ID) != idKey(id) {
+			return fmt.Errorf("POST %s: the response's id %s is not the request's, %s", s.safeURL, m.ID, id)
+		}
+		return nil
+	case "text/event-stream":
+		return s.readCallStream(ctx, resp.Body, id, rel)
+	}
+	return fmt.Errorf("POST %s: unexpected Content-Type %q", s.safeURL, resp.Header.Get("Content-Type"))
+}
+
+// readCallStream reads a POST's event stream until the response. When
+// the stream ends first and its events had ids, it resumes the stream
+// with GET and Last-Event-ID (MCP SEP-1699, basic/transports "Resumability
+// and Redelivery"), waiting the retry the server asked for.
+func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []byte, rel *relay) error {
+	lastID, retry, got, err := s.readEvents(body, id, rel)
+	failures := 0
+	for !got {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return err
+		}
+		if lastID == "" {
+			return fmt.Errorf("POST %s: the event stream ended before the response, and its events had no ids to resume from: %w", s.safeURL, streamEnd(err))
+		}
+		failures++
+		if failures > maxResumeFailures {
+			return fmt.Errorf("POST %s: gave up resuming the event stream after %d attempts: %w", s.safeURL, maxResumeFailures, streamEnd(err))
+		}
+		wait := min(retry, maxRetryWait)
+		if retry == 0 {
+			wait = backoff(failures)
+		}
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		resp, hadSession, rerr := s.do(ctx, http.MethodGet, nil, lastID)
+		if rerr != nil {
+			err = rerr
+			continue
+		}
+		switch {
+		case s.expired(resp, hadSession):
+			resp.Body.Close()
+			return ErrSessionExpired
+		case resp.StatusCode == http.StatusMethodNotAllowed:
+			resp.Body.Close()
+			return fmt.Errorf("POST %s: the event stream ended before the response, and the server refuses GET to resume it (405)", s.safeURL)
+		case resp.StatusCode/100 != 2 || mediaType(resp) != "text/event-stream":
+			err = s.statusError(http.MethodGet, resp)
+			resp.Body.Close()
+			continue
+		}
+		var newID string
+		var newRetry time.Duration
+		newID, newRetry, got, err = s.readEvents(resp.Body, id, rel)
+		resp.Body.Close()
+		if newID != "" && newID != lastID {
+			lastID, failures = newID, 0
+		}
+		if newRetry != 0 {
+			retry = newRetry
+		}
+	}
+	return nil
+}
+
+// readEvents reads one event stream of a request: messages before the
+// response go to rel, the response to resolve. It returns the stream's
+// last event id and retry, and whether the response came.
+func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID string, retry time.Duration, got bool, err error) {
+	r := sse.NewReader(body, s.opts.MaxMessage)
+	want := idKey(id)
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if errors.Is(err, sse.ErrTooLarge) {
+				err = fmt.Errorf("%w: an event of more than %d bytes", ErrTooLarge, s.opts.MaxMessage)
+				s.fail(err)
+			}
+			return r.LastEventID(), r.Retry(), false, err
+		}
+		if ev.Type != "message" {
+			continue
+		}
+		m, ok := s.parse(ev.Data)
+		if !ok {
+			continue
+		}
+		if m.IsResponse() {
+			if s.resolve(&m) && idKey(m.ID) == want {
+				return r.LastEventID(), r.Retry(), true, nil
+			}
+			continue
+		}
+		rel.call(ev.Data)
+	}
+}
+
+// Send POSTs a notification or a response; the server answers 202.
+func (s *streamable) Send(ctx context.Context, msg []byte) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	resp, hadSession, err := s.do(rctx, http.MethodPost, msg, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if s.expired(resp, hadSession) {
+		return ErrSessionExpired
+	}
+	if resp.StatusCode/100 != 2 {
+		return s.statusError(http.MethodPost, resp)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	return nil
+}
+
+// getLoop keeps the GET stream open while the session lives, passing
+// what arrives on it to dispatch, and reconnecting with Last-Event-ID and
+// backoff. A server that answers 405 has no such stream.
+func (s *streamable) getLoop() {
+	defer s.wg.Done()
+	var lastID string
+	var retry time.Duration
+	failures := 0
+	for s.ctx.Err() == nil {
+		resp, hadSession, err := s.do(s.ctx, http.MethodGet, nil, lastID)
+		switch {
+		case err != nil:
+			s.log.Debug("conn: GET stream failed", "error", err)
+		case s.expired(resp, hadSession):
+			resp.Body.Close()
+			return
+		case resp.StatusCode == http.StatusMethodNotAllowed:
+			resp.Body.Close()
+			s.log.Debug("conn: the server offers no GET stream (405)", "url", s.safeURL)
+			return
+		case resp.StatusCode/100 != 2 || mediaType(resp) != "text/event-stream":
+			s.log.Debug("conn: GET stream refused", "error", s.statusError(http.MethodGet, resp))
+			resp.Body.Close()
+		default:
+			r := sse.NewReader(resp.Body, s.opts.MaxMessage)
+			n := 0
+			for {
+				ev, err := r.Next()
+				if err != nil {
+					if errors.Is(err, sse.ErrTooLarge) {
+						s.fail(fmt.Errorf("%w: an event of more than %d bytes on the GET stream", ErrTooLarge, s.opts.MaxMessage))
+					}
+					break
+				}
+				n++
+				if ev.Type == "message" {
+					s.dispatch(ev.Data)
+				}
+			}
+			resp.Body.Close()
+			if id := r.LastEventID(); id != "" {
+				lastID = id
+			}
+			if r.Retry() != 0 {
+				retry = r.Retry()
+			}
+			if n > 0 {
+				failures = 0
+			}
+			s.log.Debug("conn: GET stream ended; reconnecting", "url", s.safeURL)
+		}
+		failures++
+		wait := backoff(failures)
+		if retry != 0 {
+			wait = min(retry, maxRetryWait)
+		}
+		if !sleep(s.ctx, wait) {
+			return
+		}
+	}
+}
+
+// Close ends the session: requests in flight return ErrClosed, the GET
+// stream closes, and a DELETE tells the server (bounded by closeTimeout;
+// a server that does not allow it answers 405, which is fine).
+func (s *streamable) Close() error {
+	s.closeOnce.Do(func() {
+		s.fail(ErrClosed)
+		if s.SessionID() != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			defer cancel()
+			resp, _, err := s.do(ctx, http.MethodDelete, nil, "")
+			switch {
+			case err != nil:
+				s.closeErr = err
+			case resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusNotFound:
+				s.closeErr = s.statusError(http.MethodDelete, resp)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+		}
+		s.wg.Wait()
+	})
+	return s.closeErr
+}
+
+// readBody reads a JSON body, bounded by MaxMessage.
+func (s *streamable) readBody(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, int64(s.opts.MaxMessage)+1))
+	if err != nil {
+		return nil, fmt.Errorf("POST %s: reading the body: %w", s.safeURL, err)
+	}
+	if len(body) > s.opts.MaxMessage {
+		err := fmt.Errorf("%w: a body of more than %d bytes", ErrTooLarge, s.opts.MaxMessage)
+		s.fail(err)
+		return nil, err
+	}
+	return body, nil
+}
+
+// errorResponse turns an HTTP error to a request into its response when
+// the body is a JSON-RPC error (servers answer a bad request so, with a
+// null id when they could not read one), else into an error naming the
+// status.
+func (s *streamable) errorResponse(method string, resp *http.Response, id []byte) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if mediaType(resp) == "application/json" && wire.Get(body, "error") != nil {
+		e := wire.DecodeError(wire.Get(body, "error"))
+		m, err := wire.Parse(body)
+		if err != nil || !m.IsResponse() || idKey(m.ID) != idKey(id) {
+			// Give it the request's id, so that it finds its Request.
+			body = wire.AppendError(nil, id, e.Code, e.Message, e.Data)
+			m, _ = wire.Parse(body)
+		}
+		if s.resolve(&m) {
+			return nil
+		}
+	}
+	return httpStatusError(method, s.safeURL, resp, body)
+}
+
+func (s *streamable) statusError(method string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return httpStatusError(method, s.safeURL, resp, body)
+}
+
+func httpStatusError(method, safeURL string, resp *http.Response, body []byte) error {
+	if msg := bytes.TrimSpace(body); len(msg) > 0 {
+		return fmt.Errorf("%s %s: HTTP %s: %s", method, safeURL, resp.Status, snippet(msg))
+	}
+	return fmt.Errorf("%s %s: HTTP %s", method, safeURL, resp.Status)
+}
+
+func mediaType(resp *http.Response) string {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt
+}
+
+// streamEnd names why a stream ended, io.EOF as a plain end.
+func streamEnd(err error) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// backoff is the wait before the nth reconnection attempt in a row.
+func backoff(n int) time.Duration {
+	d := minBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+// sleep waits d, and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -61,6 +61,25 @@ func New() *mcp.Server {
 		}
 		return text("sampled: " + t.Text), None{}, nil
 	})
+	// cut closes the call's stream after one notification (SEP-1699), then
+	// sends another and its result, which a client reads on resuming.
+	mcp.AddTool(s, &mcp.Tool{Name: "cut"}, func(ctx context.Context, req *mcp.CallToolRequest, in SleepIn) (*mcp.CallToolResult, None, error) {
+		notify := func(i int) error {
+			return req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: float64(i)})
+		}
+		if err := notify(1); err != nil {
+			return nil, None{}, err
+		}
+		if req.Extra == nil || req.Extra.CloseSSEStream == nil {
+			return nil, None{}, fmt.Errorf("this transport cannot close a stream")
+		}
+		req.Extra.CloseSSEStream(mcp.CloseSSEStreamArgs{RetryAfter: time.Duration(in.MS) * time.Millisecond})
+		time.Sleep(2 * time.Duration(in.MS) * time.Millisecond)
+		if err := notify(2); err != nil {
+			return nil, None{}, err
+		}
+		return text("after the cut"), None{}, nil
+	})
 	mcp.AddTool(s, &mcp.Tool{Name: "sleep"}, func(ctx context.Context, _ *mcp.CallToolRequest, in SleepIn) (*mcp.CallToolResult, None, error) {
 		select {
 		case <-time.After(time.Duration(in.MS) * time.Millisecond):
