@@ -114,7 +114,7 @@ func (rq *request) readResource() ([]byte, error) {
 		if gb := v.gone["resource:"+uri]; gb != nil {
 			return nil, unavailable(gb)
 		}
-		return nil, &wire.Error{Code: codeResourceNotFound, Message: "resource not found", Data: resourceData(uri)}
+		return nil, resourceNotFound(uri)
 	}
 	hooks := rq.g.hooks(rq.ctx, rq.s, b, uri, uri, nil)
 	if hooks.active(ResourcePre) {
@@ -288,7 +288,7 @@ func unavailableErr(b *backend.Backend, err error) error {
 	if errors.Is(err, backend.ErrUnavailable) && b.State() == backend.StateReady {
 		state = "at its session limit"
 	}
-	return &wire.Error{Code: CodeUnavailable, Message: fmt.Sprintf("backend %q is unavailable (%s)", b.Name(), state)}
+	return &wire.Error{Code: CodeUnavailable, Message: fmt.Sprintf("backend %q is unavailable: %s", b.Name(), state)}
 }
 
 func truncated(s string) string {

@@ -158,11 +158,12 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 		err = wire.ErrSyntax
 	}
 	if err != nil {
-		code := int64(codeInvalidRequest)
+		code, id := int64(codeInvalidRequest), m.ID
 		if err == wire.ErrSyntax {
-			code = codeParseError
+			// JSON-RPC 2.0 section 5.1: a parse error has a null id.
+			code, id = codeParseError, nil
 		}
-		writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, m.ID, code, "invalid JSON-RPC message: "+err.Error(), nil))
+		writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, id, code, "invalid JSON-RPC message: "+err.Error(), nil))
 		return
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
@@ -178,7 +179,11 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 		// The session is made by the initialize itself.
 	default:
 		if s, err = g.statelessSession(r, f, &m); err != nil {
-			writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, m.ID, codeInvalidRequest, err.Error(), nil))
+			e, ok := err.(*wire.Error)
+			if !ok {
+				e = &wire.Error{Code: codeInvalidRequest, Message: err.Error()}
+			}
+			writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, m.ID, e.Code, e.Message, nil))
 			return
 		}
 	}

@@ -93,7 +93,7 @@ func (rq *request) subscribe(on bool) ([]byte, error) {
 		if !on {
 			return []byte("{}"), nil
 		}
-		return nil, &wire.Error{Code: codeResourceNotFound, Message: "resource not found", Data: resourceData(uri)}
+		return nil, resourceNotFound(uri)
 	}
 	if on && !b.Catalog().Init.Caps.Subscribe {
 		return nil, &wire.Error{Code: codeMethodNotFound, Message: fmt.Sprintf("backend %q does not support resource subscriptions", b.Name())}
@@ -104,9 +104,11 @@ func (rq *request) subscribe(on bool) ([]byte, error) {
 	return []byte("{}"), nil
 }
 
-func resourceData(uri string) []byte {
+// resourceNotFound is the error for an unknown URI. MCP 2025-11-25 gives
+// it -32602 (invalid params), as the SDKs send it.
+func resourceNotFound(uri string) error {
 	data, _ := json.Marshal(map[string]string{"uri": uri})
-	return data
+	return &wire.Error{Code: codeInvalidParams, Message: "Resource not found", Data: data}
 }
 
 // listen serves subscriptions/listen (2026-07-28): the response stays open

@@ -19,8 +19,6 @@ const (
 	codeMethodNotFound = -32601
 	codeInvalidParams  = -32602
 	codeInternalError  = -32603
-	// codeResourceNotFound is MCP's for resources/read of an unknown URI.
-	codeResourceNotFound = -32002
 	// codeRequestCancelled answers a call the client cancelled, should it
 	// still be listening.
 	codeRequestCancelled = -32800
@@ -111,7 +109,7 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, f *front, s *s
 		rq.outcome.Code, rq.outcome.Message, rq.outcome.Err = e.Code, e.Message, nil
 		out = wire.AppendError(make([]byte, 0, 128), m.ID, e.Code, e.Message, e.Data)
 	} else {
-		if rq.s != nil && rq.s.stateless {
+		if rq.s != nil && rq.s.modern {
 			result = g.decorateStateless(result)
 		}
 		out = wire.AppendResponse(make([]byte, 0, len(result)+len(m.ID)+32), m.ID, result)
@@ -282,22 +280,14 @@ func (g *Gateway) statelessSession(r *http.Request, f *front, m *wire.Message) (
 		return nil, errors.New("missing Mcp-Session-Id: send initialize first, or use protocol revision " + statelessRevision)
 	}
 	if m.IsRequest() {
-		if h := r.Header.Get("Mcp-Method"); h != m.Method {
-			return nil, fmt.Errorf("header mismatch: Mcp-Method %q does not match the body's method %q", h, m.Method)
-		}
-		switch m.Method {
-		case "tools/call", "prompts/get", "resources/read":
-			key := "name"
-			if m.Method == "resources/read" {
-				key = "uri"
-			}
-			name, _ := wire.GetString(m.Params, key)
-			if h := r.Header.Get("Mcp-Name"); h != name {
-				return nil, fmt.Errorf("header mismatch: Mcp-Name %q does not match the body's %s %q", h, key, name)
-			}
+		if err := checkHeaders(r.Header, m); err != nil {
+			return nil, err
 		}
 	}
 	s := &session{front: f, version: version, stateless: true}
+	// Results take the 2026-07-28 shape when the request declares that
+	// revision in _meta (SEP-2575), as the SDKs do.
+	_, s.modern = wire.GetString(meta, metaProtocolVersion)
 	s.caps, s.client = parseClient(wire.Get(meta, metaClientCapabilities), wire.Get(meta, metaClientInfo))
 	if lv, ok := wire.GetString(meta, metaLogLevel); ok {
 		if sev, known := severity[lv]; known {
@@ -306,6 +296,39 @@ func (g *Gateway) statelessSession(r *http.Request, f *front, m *wire.Message) (
 	}
 	s.initialized.Store(true)
 	return s, nil
+}
+
+// codeHeaderMismatch answers a 2026-07-28 request whose Mcp-Method or
+// Mcp-Name header does not match its body.
+const codeHeaderMismatch = -32020
+
+// checkHeaders checks the headers 2026-07-28 requires to match the body,
+// so that what a proxy routes on is what the server reads.
+func checkHeaders(h http.Header, m *wire.Message) error {
+	method := h.Get("Mcp-Method")
+	if method == "" {
+		return &wire.Error{Code: codeHeaderMismatch, Message: "missing required Mcp-Method header"}
+	}
+	if method != m.Method {
+		return &wire.Error{Code: codeHeaderMismatch, Message: fmt.Sprintf("header mismatch: Mcp-Method %q does not match the body's method %q", truncated(method), truncated(m.Method))}
+	}
+	key := ""
+	switch m.Method {
+	case "tools/call", "prompts/get":
+		key = "name"
+	case "resources/read":
+		key = "uri"
+	default:
+		return nil
+	}
+	name := h.Get("Mcp-Name")
+	if name == "" {
+		return &wire.Error{Code: codeHeaderMismatch, Message: fmt.Sprintf("missing required Mcp-Name header for method %q", m.Method)}
+	}
+	if body, _ := wire.GetString(m.Params, key); body != name {
+		return &wire.Error{Code: codeHeaderMismatch, Message: fmt.Sprintf("header mismatch: Mcp-Name %q does not match the body's %s %q", truncated(name), key, truncated(body))}
+	}
+	return nil
 }
 
 // The _meta keys of 2026-07-28 (SEP-2575).
@@ -324,8 +347,8 @@ const (
 var hopMeta = []string{metaProtocolVersion, metaClientInfo, metaClientCapabilities, metaLogLevel}
 
 // decorateStateless gives a result the shape 2026-07-28 defines, whatever
-// the backend's transport: resultType, and the server's identity in
-// _meta.
+// the backend's transport: the server's identity in _meta (SEP-2575). A
+// result without resultType is complete (SEP-2322), so none is added.
 func (g *Gateway) decorateStateless(result []byte) []byte {
 	if len(result) == 0 || result[0] != '{' {
 		return result
@@ -337,11 +360,7 @@ func (g *Gateway) decorateStateless(result []byte) []byte {
 		}
 	}
 	meta[metaServerInfo] = json.RawMessage(g.serverInfo())
-	sets := []wire.Set{}
-	if wire.Get(result, "resultType") == nil {
-		sets = append(sets, wire.Set{Key: "resultType", Value: []byte(`"complete"`)})
-	}
-	return wire.AppendParams(make([]byte, 0, len(result)+128), result, sets, meta)
+	return wire.AppendParams(make([]byte, 0, len(result)+128), result, nil, meta)
 }
 
 func (g *Gateway) serverInfo() []byte {
