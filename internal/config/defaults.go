@@ -5,7 +5,7 @@ import "time"
 // Default values, applied by ApplyDefaults to every field left empty.
 const (
 	// DefaultMaxSessions bounds a per_client backend's sessions.
-	DefaultMaxSessions = 64
+	DefaultMaxSessions     = 64
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultAdminListen     = "127.0.0.1:9090"
 	DefaultMaxRequestBytes = 4 << 20 // 4 MiB

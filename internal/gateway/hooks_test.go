@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"

@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"io"
 	"mime"
 	"net"

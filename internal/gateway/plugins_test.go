@@ -170,9 +170,9 @@ func startPluginRig(t *testing.T, plugins []config.Plugin, ro rigOptions) *plugi
 		common = append(common, mcptrace.WithContentCapture(4096), mcptrace.WithContentRedactor(chain.ContentRedactor()))
 	}
 	opts := gateway.Options{
-		Logger:           log,
-		Plugins:          chain,
-		Server:           mcptrace.NewServerTracer(common...),
+		Logger:  log,
+		Plugins: chain,
+		Server:  mcptrace.NewServerTracer(common...),
 		Backend: func(b config.Backend) *mcptrace.ClientTracer {
 			return mcptrace.NewClientTracer(append(common[:len(common):len(common)], mcptrace.WithAttributes(attribute.String("tracegate.backend.name", b.Name)))...)
 		},

@@ -97,4 +97,3 @@ func FuzzEachMember(f *testing.F) {
 		}
 	})
 }
-
