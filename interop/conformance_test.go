@@ -97,6 +97,13 @@ func serveGateway(t *testing.T, backends ...config.Backend) string {
 	t.Helper()
 	cfg := &config.Config{Backends: backends}
 	cfg.Tools.NameFormat = "{tool}"
+	return serveGatewayConfig(t, cfg)
+}
+
+// serveGatewayConfig runs a gateway in-process and returns its base URL
+// once every backend is ready.
+func serveGatewayConfig(t *testing.T, cfg *config.Config) string {
+	t.Helper()
 	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +130,7 @@ func runConformance(t *testing.T, node, url string) map[string]bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, conformanceJS, "server", "--url", url)
+	cmd := exec.CommandContext(ctx, node, conformanceJS, "server", "--suite", "all", "--url", url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// The suite exits 1 when any scenario fails; the summary says which.
