@@ -24,14 +24,7 @@ type backend struct {
 }
 
 func startBackend(ctx context.Context) (*backend, error) {
-	s := mcp.NewServer(&mcp.Implementation{Name: "bench-backend", Version: "1"}, &mcp.ServerOptions{Logger: discardLogger})
-	s.AddTool(&mcp.Tool{
-		Name:        "echo",
-		Description: "Returns its arguments as text.",
-		InputSchema: map[string]any{"type": "object"},
-	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(req.Params.Arguments)}}}, nil
-	})
+	s := newEchoServer()
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("backend: listening: %w", err)
@@ -46,3 +39,16 @@ func startBackend(ctx context.Context) (*backend, error) {
 }
 
 func (b *backend) close() { b.srv.Close() }
+
+// newEchoServer is the backend's MCP server, whatever its transport.
+func newEchoServer() *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "bench-backend", Version: "1"}, &mcp.ServerOptions{Logger: discardLogger})
+	s.AddTool(&mcp.Tool{
+		Name:        "echo",
+		Description: "Returns its arguments as text.",
+		InputSchema: map[string]any{"type": "object"},
+	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(req.Params.Arguments)}}}, nil
+	})
+	return s
+}

@@ -23,6 +23,7 @@ import (
 // and its own MCP session.
 type worker struct {
 	cs        *mcp.ClientSession
+	shared    bool // cs belongs to the path, not the worker
 	transport *http.Transport
 	tool      string
 	flags     byte
@@ -180,6 +181,17 @@ func pause(ctx context.Context, d time.Duration) error {
 // connectWorker opens one worker's session and checks that a call goes
 // the whole way to the backend and back.
 func connectWorker(ctx context.Context, p *path, flags byte) (*worker, error) {
+	if p.shared != nil {
+		w := &worker{cs: p.shared, shared: true, tool: p.tool, flags: flags, rng: newRand(), lat: make([]time.Duration, 0, 8192)}
+		res, err := w.call(ctx)
+		if err == nil {
+			err = checkEcho(res)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("first call on the stdio session: %w", err)
+		}
+		return w, nil
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// A POST in flight and the standalone GET stream, with room to spare,
 	// so that the load generator never churns connections.
@@ -224,6 +236,9 @@ func checkEcho(res *mcp.CallToolResult) error {
 }
 
 func (w *worker) close() {
+	if w.shared {
+		return
+	}
 	w.cs.Close()
 	w.transport.CloseIdleConnections()
 }

@@ -28,6 +28,15 @@ import (
 )
 
 func main() {
+	if os.Getenv(stdioServerEnv) == "1" {
+		// The bench's own stdio backend: the stdio scenarios start this
+		// binary again as their child.
+		if err := serveStdio(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench stdio backend:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := runMain(os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"time"
 
@@ -48,6 +50,9 @@ type path struct {
 	endpoint string
 	tool     string
 	close    func()
+	// shared, if set, is one session every worker calls on (a stdio
+	// server directly), instead of a session each at endpoint.
+	shared *mcp.ClientSession
 	// exports, if set, flushes the path's telemetry and reports what it
 	// exported so far.
 	exports func(context.Context) (exported, error)
@@ -82,6 +87,10 @@ func scenarios() []scenario {
 		// The plugin chain's own cost: three plugins that let every call
 		// through (bench/plugins.go).
 		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(threeNoopPlugins)},
+		// A stdio server: directly, every worker's calls on one session
+		// with one child, and the same child behind the gateway.
+		{name: "stdio-direct", traceFlags: sampled, serve: stdioDirect},
+		{name: "stdio-gateway", baseline: "stdio-direct", traceFlags: sampled, serve: stdioGateway},
 	}
 }
 
@@ -111,12 +120,22 @@ func viaGateway(opts func(context.Context) (gateway.Options, func(), error)) fun
 		if o.Logger == nil {
 			o.Logger = discardLogger
 		}
-		cfg := &config.Config{Backends: []config.Backend{{
+		be := config.Backend{
 			Name:      gatewayBackend,
 			URL:       backendURL,
 			Transport: config.TransportStreamable,
 			Timeout:   config.Duration(30 * time.Second),
-		}}}
+		}
+		if backendURL == stdioBackendURL {
+			self, err := os.Executable()
+			if err != nil {
+				cleanup()
+				return nil, err
+			}
+			be.URL, be.Transport = "", config.TransportStdio
+			be.Command, be.Env = []string{self}, map[string]string{stdioServerEnv: "1"}
+		}
+		cfg := &config.Config{Backends: []config.Backend{be}}
 		cfg.Tools.NameFormat = "{backend}_{tool}"
 		gw, err := gateway.New(cfg, o)
 		if err != nil {
@@ -187,4 +206,40 @@ func waitForTool(ctx context.Context, p *path) error {
 		case <-t.C:
 		}
 	}
+}
+
+// stdioServerEnv, set to 1, makes the bench binary serve the echo tool
+// over stdio instead of benchmarking.
+const stdioServerEnv = "TRACEGATE_BENCH_STDIO"
+
+// stdioBackendURL stands for the stdio backend where a serve func takes a
+// backend URL.
+const stdioBackendURL = "stdio:"
+
+// serveStdio serves the echo backend on stdin and stdout.
+func serveStdio() error {
+	return newEchoServer().Run(context.Background(), &mcp.StdioTransport{})
+}
+
+// stdioDirect starts the stdio backend as a child and opens one session
+// with it, on which every worker calls.
+func stdioDirect(ctx context.Context, _ string) (*path, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), stdioServerEnv+"=1")
+	c := mcp.NewClient(&mcp.Implementation{Name: "bench-agent", Version: "1"}, &mcp.ClientOptions{Logger: discardLogger})
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: statefulRevision})
+	if err != nil {
+		return nil, fmt.Errorf("starting the stdio backend: %w", err)
+	}
+	return &path{tool: "echo", shared: cs, close: func() { cs.Close() }}, nil
+}
+
+// stdioGateway is the gateway, as it ships, in front of the same stdio
+// backend.
+func stdioGateway(ctx context.Context, _ string) (*path, error) {
+	return viaGateway(plainGateway)(ctx, stdioBackendURL)
 }
