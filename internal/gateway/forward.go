@@ -206,7 +206,7 @@ func (rq *request) send(b *backend.Backend, out backend.Request) ([]byte, error)
 	out.ID = c.backendID
 	out.Params = rq.m.Params
 	out.Meta = rq.meta
-	if rq.meta != nil {
+	if rq.meta != nil && rewritesMeta(rq.meta) {
 		meta := make(map[string]any, len(rq.meta))
 		for k, v := range rq.meta {
 			meta[k] = v
@@ -232,6 +232,21 @@ func (rq *request) send(b *backend.Backend, out backend.Request) ([]byte, error)
 		return nil, wire.DecodeError(resp.Error)
 	}
 	return resp.Result, nil
+}
+
+// rewritesMeta reports whether a client's _meta needs the gateway's
+// changes before it goes to a backend: a progress token to map, or the
+// keys of the client's own hop.
+func rewritesMeta(meta map[string]any) bool {
+	if _, ok := meta["progressToken"]; ok {
+		return true
+	}
+	for _, k := range hopMeta {
+		if _, ok := meta[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // failed maps a call that got no answer to the client's error, and tells

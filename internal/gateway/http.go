@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -117,11 +116,14 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// acceptsBoth reads the Accept header: whether it admits JSON and event
+// streams. It runs on every request, so it scans without allocating.
 func acceptsBoth(r *http.Request) (jsonOK, streamOK bool) {
-	for _, v := range r.Header.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
-			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
-			switch mt {
+	for _, v := range r.Header["Accept"] {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			switch mediaType(part) {
 			case "application/json":
 				jsonOK = true
 			case "text/event-stream":
@@ -134,8 +136,23 @@ func acceptsBoth(r *http.Request) (jsonOK, streamOK bool) {
 	return
 }
 
+// mediaType returns a Content-Type or Accept member's media type without
+// parameters, lower-cased only when it has upper case.
+func mediaType(v string) string {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimSpace(v)
+	for i := 0; i < len(v); i++ {
+		if 'A' <= v[i] && v[i] <= 'Z' {
+			return strings.ToLower(v)
+		}
+	}
+	return v
+}
+
 func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+	if mediaType(r.Header.Get("Content-Type")) != "application/json" {
 		http.Error(w, "Content-Type must be 'application/json'", http.StatusUnsupportedMediaType)
 		return
 	}

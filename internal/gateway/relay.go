@@ -60,8 +60,12 @@ func newFlight() *flight {
 func (fl *flight) begin(rq *request, bs *backend.Session) *call {
 	ctx, cancel := context.WithCancelCause(rq.ctx)
 	c := &call{rq: rq, bs: bs, backendID: bs.NextID(), ctx: ctx, cancel: cancel, started: time.Now()}
-	n := fl.seq.Add(1)
-	c.progressKey = "tgp-" + strconv.FormatUint(n, 10)
+	_, progress := rq.meta["progressToken"]
+	if progress {
+		// Clients' tokens may collide on a shared backend session: the
+		// backend gets one of the gateway's.
+		c.progressKey = "tgp-" + strconv.FormatUint(fl.seq.Add(1), 10)
+	}
 	fl.mu.Lock()
 	if rq.s != nil && !rq.s.stateless {
 		fl.byClient[clientKey{rq.s.id, string(rq.m.ID)}] = c
@@ -72,7 +76,7 @@ func (fl *flight) begin(rq *request, bs *backend.Session) *call {
 		fl.bySession[bs] = set
 	}
 	set[c] = struct{}{}
-	if _, ok := rq.meta["progressToken"]; ok {
+	if progress {
 		fl.progress[c.progressKey] = c
 	}
 	fl.mu.Unlock()
@@ -95,7 +99,9 @@ func (fl *flight) end(c *call) {
 			delete(fl.bySession, c.bs)
 		}
 	}
-	delete(fl.progress, c.progressKey)
+	if c.progressKey != "" {
+		delete(fl.progress, c.progressKey)
+	}
 	fl.mu.Unlock()
 }
 
