@@ -200,26 +200,14 @@ func (rq *request) send(b *backend.Backend, out backend.Request) ([]byte, error)
 		}
 		return nil, unavailableErr(b, err)
 	}
+	out.Params = rq.m.Params
+	if rq.s != nil && rq.s.modern {
+		return rq.sendBridged(b, bs, out)
+	}
 	c := g.flight.begin(rq, bs)
 	defer g.flight.end(c)
-
 	out.ID = c.backendID
-	out.Params = rq.m.Params
-	out.Meta = rq.meta
-	if rq.meta != nil && rewritesMeta(rq.meta) {
-		meta := make(map[string]any, len(rq.meta))
-		for k, v := range rq.meta {
-			meta[k] = v
-		}
-		for _, k := range hopMeta {
-			delete(meta, k)
-		}
-		if tok, ok := meta["progressToken"]; ok {
-			c.progress = tok
-			meta["progressToken"] = c.progressKey
-		}
-		out.Meta = meta
-	}
+	out.Meta = c.backendMeta()
 	out.Related = func(msg []byte) { g.relay(bs, msg, c) }
 
 	ctx, cancel := context.WithTimeout(c.ctx, b.Timeout())
@@ -232,6 +220,28 @@ func (rq *request) send(b *backend.Backend, out backend.Request) ([]byte, error)
 		return nil, wire.DecodeError(resp.Error)
 	}
 	return resp.Result, nil
+}
+
+// backendMeta is the _meta the backend gets for the call: the client's,
+// with the gateway's progress token in place of the client's and without
+// the keys of the client's own hop.
+func (c *call) backendMeta() map[string]any {
+	in := c.rq.meta
+	if in == nil || !rewritesMeta(in) {
+		return in
+	}
+	meta := make(map[string]any, len(in))
+	for k, v := range in {
+		meta[k] = v
+	}
+	for _, k := range hopMeta {
+		delete(meta, k)
+	}
+	if tok, ok := meta["progressToken"]; ok {
+		c.progress = tok
+		meta["progressToken"] = c.progressKey
+	}
+	return meta
 }
 
 // rewritesMeta reports whether a client's _meta needs the gateway's
@@ -323,6 +333,8 @@ type call struct {
 	progress    any    // the client's progress token, nil when none
 	progressKey string // the token the backend got instead
 	started     time.Time
+	// bridge holds the call across a 2026-07-28 client's requests.
+	bridge *bridge
 }
 
 type cancelReason string

@@ -28,6 +28,7 @@ type flight struct {
 	bySession map[*backend.Session]map[*call]struct{}
 	progress  map[string]*call
 	asks      map[string]*ask
+	bridges   map[string]*bridge // held calls of 2026-07-28 clients, by requestState
 	seq       atomic.Uint64
 }
 
@@ -54,6 +55,7 @@ func newFlight() *flight {
 		bySession: map[*backend.Session]map[*call]struct{}{},
 		progress:  map[string]*call{},
 		asks:      map[string]*ask{},
+		bridges:   map[string]*bridge{},
 	}
 }
 
@@ -298,6 +300,13 @@ func (g *Gateway) ask(bs *backend.Session, m *wire.Message, c *call) {
 	t := ts[0]
 	s := t.s
 	if s.stateless {
+		if t.c != nil && t.c.bridge != nil {
+			select {
+			case t.c.bridge.asks <- append([]byte(nil), m.Raw...):
+				return
+			default:
+			}
+		}
 		g.refuse(bs, m, codeMethodNotFound, "tracegate: "+m.Method+" cannot be relayed to a "+s.version+" client, which takes no server-to-client requests")
 		return
 	}
