@@ -23,11 +23,19 @@ type Conn interface {
 	// response to it. Every other message the server sends on the
 	// request's own stream (a Streamable HTTP POST response) is passed to
 	// related first, in order, from the goroutine that reads the stream;
-	// related must not block for long. On stdio and SSE no message is tied
-	// to a request: they all go to Options.Unsolicited.
+	// related must not block for long, is never called after Request
+	// returned, and may be nil (such messages are then dropped). On stdio
+	// and SSE no message is tied to a request: they all go to
+	// Options.Unsolicited. Messages passed to related are the callee's to
+	// keep.
 	//
-	// When ctx is done, Request returns ctx's error at once; telling the
-	// server (notifications/cancelled) is the caller's.
+	// An HTTP error whose body is a JSON-RPC error is returned as the
+	// response (with the request's id when the server sent none); any
+	// other HTTP status is an error that names it.
+	//
+	// When ctx is done, Request returns ctx's error at once and a late
+	// response is dropped; telling the server (notifications/cancelled)
+	// is the caller's. When the session ends, Request returns Err at once.
 	Request(ctx context.Context, id, msg []byte, related func(msg []byte)) ([]byte, error)
 	// Send sends a notification, or a response to a request of the
 	// server's.
@@ -42,12 +50,16 @@ type Conn interface {
 	// Done is closed when the session is lost: the child exited, the SSE
 	// stream ended, the server forgot the session (HTTP 404), or Close.
 	Done() <-chan struct{}
-	// Err says why Done was closed.
+	// Err says why Done was closed: ErrClosed after Close,
+	// ErrSessionExpired, ErrTooLarge, the end of the SSE stream, or for a
+	// stdio child an error wrapping its *exec.ExitError (exit status) and
+	// quoting its last stderr line.
 	Err() error
-	// Close ends the session: Streamable HTTP sends DELETE; stdio closes
-	// the child's stdin, then stops it (SIGTERM, then SIGKILL after a
-	// grace period) with its process group. Close waits for that and is
-	// idempotent.
+	// Close ends the session: Streamable HTTP sends DELETE (bounded to 5s;
+	// its failure is Close's error); stdio closes the child's stdin, then
+	// stops it (SIGTERM, then SIGKILL, KillGrace apart) with its process
+	// group, and reaps it. Requests in flight return ErrClosed. Close
+	// waits for all that, leaves no goroutine behind, and is idempotent.
 	Close() error
 }
 
@@ -63,11 +75,16 @@ type Options struct {
 	// the server sends that is neither a response to a Request nor on a
 	// request's own stream: on stdio and SSE every request and
 	// notification of the server's; on Streamable HTTP what arrives on
-	// the GET stream. It must not block for long. If nil, such messages
-	// are dropped.
+	// the GET stream. It must not block for long; the message is the
+	// callee's to keep. If nil, such messages are dropped.
+	//
+	// A message that is not valid JSON-RPC is skipped and logged at debug
+	// level on every transport: one bad message need not end a session
+	// that many callers share, and a request it hid ends with its ctx.
 	Unsolicited func(msg []byte)
-	// MaxMessage bounds one message read from the server; a larger one
-	// ends the session with ErrTooLarge. Default 64 MiB.
+	// MaxMessage bounds one message read from the server (a stdio line,
+	// an SSE event, a JSON body); a larger one ends the session with
+	// ErrTooLarge. Default 64 MiB.
 	MaxMessage int
 	// Logger gets the transport's own events (stream reconnects, a
 	// child's stderr lines at debug level).
@@ -79,7 +96,8 @@ type Options struct {
 	Env map[string]string
 	Dir string
 	// KillGrace is how long Close waits for a stdio child to exit after
-	// SIGTERM before SIGKILL. Default 2s.
+	// closing its stdin, and again after SIGTERM, before SIGKILL.
+	// Default 2s.
 	KillGrace time.Duration
 }
 

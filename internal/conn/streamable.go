@@ -308,7 +308,7 @@ func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []by
 			resp.Body.Close()
 			return fmt.Errorf("POST %s: the event stream ended before the response, and the server refuses GET to resume it (405)", s.safeURL)
 		case resp.StatusCode/100 != 2 || mediaType(resp) != "text/event-stream":
-			err = s.statusError(http.MethodGet, resp)
+			err = statusError(http.MethodGet, s.safeURL, resp)
 			resp.Body.Close()
 			continue
 		}
@@ -376,7 +376,7 @@ func (s *streamable) Send(ctx context.Context, msg []byte) error {
 		return ErrSessionExpired
 	}
 	if resp.StatusCode/100 != 2 {
-		return s.statusError(http.MethodPost, resp)
+		return statusError(http.MethodPost, s.safeURL, resp)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return nil
@@ -403,7 +403,7 @@ func (s *streamable) getLoop() {
 			s.log.Debug("conn: the server offers no GET stream (405)", "url", s.safeURL)
 			return
 		case resp.StatusCode/100 != 2 || mediaType(resp) != "text/event-stream":
-			s.log.Debug("conn: GET stream refused", "error", s.statusError(http.MethodGet, resp))
+			s.log.Debug("conn: GET stream refused", "error", statusError(http.MethodGet, s.safeURL, resp))
 			resp.Body.Close()
 		default:
 			r := sse.NewReader(resp.Body, s.opts.MaxMessage)
@@ -458,7 +458,7 @@ func (s *streamable) Close() error {
 			case err != nil:
 				s.closeErr = err
 			case resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusMethodNotAllowed && resp.StatusCode != http.StatusNotFound:
-				s.closeErr = s.statusError(http.MethodDelete, resp)
+				s.closeErr = statusError(http.MethodDelete, s.safeURL, resp)
 			}
 			if resp != nil {
 				resp.Body.Close()
@@ -504,9 +504,10 @@ func (s *streamable) errorResponse(method string, resp *http.Response, id []byte
 	return httpStatusError(method, s.safeURL, resp, body)
 }
 
-func (s *streamable) statusError(method string, resp *http.Response) error {
+// statusError names an HTTP error status, with the start of its body.
+func statusError(method, safeURL string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return httpStatusError(method, s.safeURL, resp, body)
+	return httpStatusError(method, safeURL, resp, body)
 }
 
 func httpStatusError(method, safeURL string, resp *http.Response, body []byte) error {
