@@ -34,15 +34,9 @@ func (rq *request) callTool() ([]byte, error) {
 	if name != rt.original {
 		sets = append(sets, wire.Set{Key: "name", Value: wire.AppendString(nil, rt.original)})
 	}
-	if hooks.active(ToolPre) {
-		next, err := hooks.pre(ToolPre, args)
-		if err != nil {
-			return nil, err
-		}
-		if string(next) != string(args) {
-			args = next
-			sets = append(sets, wire.Set{Key: "arguments", Value: args})
-		}
+	args, sets, err := hooks.preArgs(ToolPre, args, sets)
+	if err != nil {
+		return nil, err
 	}
 	result, err := rq.send(rt.backend, backend.Request{Method: "tools/call", Tool: rt.original, Sets: sets, Arguments: args})
 	if err != nil {
@@ -50,14 +44,7 @@ func (rq *request) callTool() ([]byte, error) {
 	}
 	rq.outcome.ToolError = backend.IsToolError(result)
 	rq.outcome.Result = result
-	if hooks.active(ToolPost) {
-		out, _, err := hooks.post(ToolPost, args, result)
-		if err != nil {
-			return nil, err
-		}
-		result = out
-	}
-	return result, nil
+	return hooks.postResult(ToolPost, args, result)
 }
 
 func (rq *request) getPrompt() ([]byte, error) {
@@ -79,28 +66,15 @@ func (rq *request) getPrompt() ([]byte, error) {
 	if name != rt.original {
 		sets = append(sets, wire.Set{Key: "name", Value: wire.AppendString(nil, rt.original)})
 	}
-	if hooks.active(PromptPre) {
-		next, err := hooks.pre(PromptPre, args)
-		if err != nil {
-			return nil, err
-		}
-		if string(next) != string(args) {
-			args = next
-			sets = append(sets, wire.Set{Key: "arguments", Value: args})
-		}
+	args, sets, err := hooks.preArgs(PromptPre, args, sets)
+	if err != nil {
+		return nil, err
 	}
 	result, err := rq.send(rt.backend, backend.Request{Method: "prompts/get", Prompt: rt.original, Sets: sets})
 	if err != nil {
 		return nil, err
 	}
-	if hooks.active(PromptPost) {
-		out, _, err := hooks.post(PromptPost, args, result)
-		if err != nil {
-			return nil, err
-		}
-		result = out
-	}
-	return result, nil
+	return hooks.postResult(PromptPost, args, result)
 }
 
 func (rq *request) readResource() ([]byte, error) {
@@ -126,14 +100,7 @@ func (rq *request) readResource() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hooks.active(ResourcePost) {
-		out, _, err := hooks.post(ResourcePost, nil, result)
-		if err != nil {
-			return nil, err
-		}
-		result = out
-	}
-	return result, nil
+	return hooks.postResult(ResourcePost, nil, result)
 }
 
 func (rq *request) complete() ([]byte, error) {

@@ -132,3 +132,31 @@ func refusal(err error) error {
 	}
 	return err
 }
+
+// preArgs runs pre hook k, if active, on the arguments a client sent, and
+// returns the arguments to send and sets with the rewrite added when a
+// plugin changed them.
+func (h callHooks) preArgs(k hookKind, args []byte, sets []wire.Set) ([]byte, []wire.Set, error) {
+	if !h.active(k) {
+		return args, sets, nil
+	}
+	next, err := h.pre(k, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if string(next) != string(args) {
+		args = next
+		sets = append(sets, wire.Set{Key: "arguments", Value: args})
+	}
+	return args, sets, nil
+}
+
+// postResult runs post hook k, if active, on a backend's result and
+// returns the result to send.
+func (h callHooks) postResult(k hookKind, args, result []byte) ([]byte, error) {
+	if !h.active(k) {
+		return result, nil
+	}
+	out, _, err := h.post(k, args, result)
+	return out, err
+}
