@@ -29,8 +29,9 @@ func TestQuickRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rep, err := run(ctx, settings{
-		Duration:       100 * time.Millisecond,
-		Warmup:         30 * time.Millisecond,
+		// Long enough that a loaded machine under -race completes calls.
+		Duration:       400 * time.Millisecond,
+		Warmup:         100 * time.Millisecond,
 		Rounds:         1,
 		Concurrency:    []int{1},
 		Scenarios:      []string{"per-session-backend", "raw-http-proxy"},
