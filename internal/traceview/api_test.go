@@ -253,8 +253,8 @@ func TestTraceDetailDedupes(t *testing.T) {
 	// The same span reaching the store twice, as when a process both
 	// records in process and exports to its own OTLP receiver.
 	sp := &span{traceID: trace.TraceID{1}, spanID: trace.SpanID{2}, name: "twice", start: 1, end: 2, service: "x"}
-	s.add(sp)
-	s.add(sp)
+	s.add(sp, 0)
+	s.add(sp, 0)
 	var tr traceResult
 	getJSON(t, s.Handler(), "/api/traces/"+sp.traceID.String(), &tr)
 	if len(tr.Spans) != 1 {

@@ -1,0 +1,3 @@
+package traceview
+
+type backendStates struct{}
