@@ -49,7 +49,7 @@ type link struct {
 // valid to read after it is released.
 type traceEntry struct {
 	spans []*span
-	bytes int64 // estimated heap, as charged to Store.bytes
+	bytes int64                   // estimated heap, as charged to Store.bytes
 	sum   atomic.Pointer[summary] // the list's summary, for len(spans) at the time
 }
 
