@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -40,6 +41,7 @@ func TraceURL(base, traceID string) string {
 type listResponse struct {
 	Traces       []*summary `json:"traces"`
 	Matched      int        `json:"matched"`
+	Offset       int        `json:"offset"`
 	StoredSpans  int        `json:"stored_spans"`
 	StoredTraces int        `json:"stored_traces"`
 	DroppedSpans uint64     `json:"dropped_spans"`
@@ -47,7 +49,7 @@ type listResponse struct {
 }
 
 func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
+	f, err := parseFilter(r.URL.Query(), time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -60,6 +62,7 @@ func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, listResponse{
 		Traces:       traces,
 		Matched:      matched,
+		Offset:       f.offset,
 		StoredSpans:  st.Spans,
 		StoredTraces: st.Traces,
 		DroppedSpans: st.Dropped,
