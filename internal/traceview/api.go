@@ -27,6 +27,12 @@ func (s *Store) Handler() http.Handler {
 	mux.HandleFunc("GET /api/traces", s.serveList)
 	mux.HandleFunc("GET /api/traces/{trace_id}", s.serveTrace)
 	mux.HandleFunc("GET /api/services", s.serveServices)
+	mux.HandleFunc("GET /api/sessions", s.serveSessions)
+	mux.HandleFunc("GET /api/tools", s.serveTools)
+	mux.HandleFunc("GET /api/backends", s.serveBackends)
+	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, &paramError{"path", r.URL.Path + " is not an API path"})
+	})
 	mux.Handle("GET /ui/", uiHandler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	return mux
@@ -68,6 +74,28 @@ func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
 		DroppedSpans: st.Dropped,
 		MaxSpans:     s.max,
 	})
+}
+
+func (s *Store) serveSessions(w http.ResponseWriter, r *http.Request) {
+	q, err := parseSessionQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessions(q))
+}
+
+func (s *Store) serveTools(w http.ResponseWriter, r *http.Request) {
+	q, err := parseToolQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.tools(q))
+}
+
+func (s *Store) serveBackends(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backendsView())
 }
 
 func (s *Store) serveServices(w http.ResponseWriter, r *http.Request) {
