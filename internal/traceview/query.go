@@ -2,6 +2,7 @@ package traceview
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/url"
 	"slices"
@@ -47,6 +48,7 @@ type filter struct {
 type attrMatch struct {
 	key   attribute.Key
 	value string
+	hash  uint64 // attrHash of the pair
 }
 
 const (
@@ -94,12 +96,15 @@ func parseFilter(q url.Values, now time.Time) (filter, error) {
 	if len(attrs) > maxAttrFilters {
 		return f, &paramError{"attr", fmt.Sprintf("at most %d attr filters", maxAttrFilters)}
 	}
+	var h maphash.Hash
+	h.SetSeed(attrSeed)
 	for _, a := range attrs {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || strings.TrimSpace(k) == "" {
 			return f, &paramError{"attr", fmt.Sprintf("%q is not key=value", a)}
 		}
-		f.attrs = append(f.attrs, attrMatch{attribute.Key(strings.TrimSpace(k)), v})
+		key := attribute.Key(strings.TrimSpace(k))
+		f.attrs = append(f.attrs, attrMatch{key: key, value: v, hash: attrHash(&h, key, v)})
 	}
 	if f.from, err = parseTime(q, "start"); err != nil {
 		return f, err
@@ -265,7 +270,8 @@ func summaryOf(sn snapshot) *summary {
 
 // matches reports whether the trace passes f. The cheap checks use the
 // summary; only attribute filters look at the spans.
-func (f *filter) matches(sum *summary, spans []*span) bool {
+func (f *filter) matches(sum *summary, sn snapshot) bool {
+	spans := sn.spans
 	if f.service != "" && !slices.Contains(sum.Services, f.service) {
 		return false
 	}
@@ -281,21 +287,32 @@ func (f *filter) matches(sum *summary, spans []*span) bool {
 	if !f.needsSpans() {
 		return true
 	}
+	if len(f.attrs) > 0 {
+		ix := attrIndexOf(sn)
+		for _, m := range f.attrs {
+			if !ix.mayHave(m.hash) {
+				return false
+			}
+		}
+	}
 	named := [4]bool{f.method == "", f.tool == "", f.backend == "", f.session == ""}
+	anyNamed := named != [4]bool{true, true, true, true}
 	var found uint64 // bit i: f.attrs[i] matched
 	all := uint64(1)<<len(f.attrs) - 1
 	var lastRes *origin
 	for _, sp := range spans {
 		for _, kv := range sp.attrs {
-			switch kv.Key {
-			case keyMethod:
-				named[0] = named[0] || kv.Value.AsString() == f.method
-			case keyTool:
-				named[1] = named[1] || kv.Value.AsString() == f.tool
-			case keyBackend:
-				named[2] = named[2] || kv.Value.AsString() == f.backend
-			case keySession:
-				named[3] = named[3] || kv.Value.AsString() == f.session
+			if anyNamed {
+				switch kv.Key {
+				case keyMethod:
+					named[0] = named[0] || kv.Value.AsString() == f.method
+				case keyTool:
+					named[1] = named[1] || kv.Value.AsString() == f.tool
+				case keyBackend:
+					named[2] = named[2] || kv.Value.AsString() == f.backend
+				case keySession:
+					named[3] = named[3] || kv.Value.AsString() == f.session
+				}
 			}
 			if len(f.attrs) > 0 {
 				found |= matchAttr(f.attrs, kv)
@@ -371,23 +388,28 @@ func isFailed(status codes.Code, attrs []attribute.KeyValue) bool {
 // list returns one page of the summaries matching f, in f's order, and
 // how many matched in all.
 func (s *Store) list(f filter) ([]*summary, int) {
-	var out []*summary
-	for _, sn := range s.snapshotAll() {
-		if sum := summaryOf(sn); f.matches(sum, sn.spans) {
-			out = append(out, sum)
+	// Sort keys sit beside the pointers, so that sorting does not chase
+	// 25000 summaries scattered over the heap.
+	type entry struct {
+		key, start int64
+		sum        *summary
+	}
+	sns := s.snapshotAll()
+	all := make([]entry, 0, len(sns))
+	for _, sn := range sns {
+		if sum := summaryOf(sn); f.matches(sum, sn) {
+			e := entry{key: sum.start, start: sum.start, sum: sum}
+			switch f.sort {
+			case sortDuration:
+				e.key = sum.duration
+			case sortSpans:
+				e.key = int64(sum.SpanCount)
+			}
+			all = append(all, e)
 		}
 	}
-	key := func(x *summary) int64 {
-		switch f.sort {
-		case sortDuration:
-			return x.duration
-		case sortSpans:
-			return int64(x.SpanCount)
-		}
-		return x.start
-	}
-	slices.SortFunc(out, func(a, b *summary) int {
-		c := cmpInt64(key(b), key(a))
+	slices.SortFunc(all, func(a, b entry) int {
+		c := cmpInt64(b.key, a.key)
 		if f.asc {
 			c = -c
 		}
@@ -395,14 +417,15 @@ func (s *Store) list(f filter) ([]*summary, int) {
 			c = cmpInt64(b.start, a.start)
 		}
 		if c == 0 {
-			c = strings.Compare(a.TraceID, b.TraceID)
+			c = strings.Compare(a.sum.TraceID, b.sum.TraceID)
 		}
 		return c
 	})
-	matched := len(out)
-	out = out[min(f.offset, len(out)):]
-	if len(out) > f.limit {
-		out = out[:f.limit]
+	matched := len(all)
+	all = all[min(f.offset, len(all)):]
+	out := make([]*summary, min(len(all), f.limit))
+	for i := range out {
+		out[i] = all[i].sum
 	}
 	return out, matched
 }

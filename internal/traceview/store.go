@@ -52,6 +52,7 @@ type traceEntry struct {
 	bytes int64                   // estimated heap, as charged to Store.bytes
 	sum   atomic.Pointer[summary] // the list's summary, for len(spans) at the time
 	facts atomic.Pointer[facts]   // the MCP views' facts, likewise
+	index atomic.Pointer[attrIndex]
 }
 
 // Store is a bounded in-memory span store. It implements

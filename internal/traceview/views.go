@@ -30,8 +30,7 @@ type sessionJSON struct {
 	Traces          int           `json:"traces"`
 	Timeline        []sessionCall `json:"timeline"` // the latest maxTimeline requests, oldest first
 
-	first, last, lastStart int64
-	traceSet               map[string]struct{}
+	first, last int64
 }
 
 // sessionCall is one request of a session, placed on its timeline.
@@ -77,71 +76,125 @@ func parseSessionQuery(q url.Values) (sessionQuery, error) {
 	return sq, nil
 }
 
-// sessions groups the clients' requests by session, or, for stateless
-// clients, by client name, identity and address; most recent first.
+// sessionKey is the session a request belongs to: its session ID, or, for
+// a stateless client, its client name, identity and address.
+func sessionKey(r *request) string {
+	switch {
+	case r.session != "":
+		return r.session
+	case r.identity != "":
+		return "client:" + r.clientName + "/" + r.identity + "@" + r.address
+	}
+	return "client:" + r.clientName + "@" + r.address
+}
+
+// sessions groups the clients' requests by session, most recent first.
+// A first pass counts, with no allocation per request; a second builds
+// the timelines of the page's sessions only.
 func (s *Store) sessions(sq sessionQuery) sessionsResponse {
-	byKey := map[string]*sessionJSON{}
-	for _, sn := range s.snapshotAll() {
+	// sessionAgg is a session's counts: small, so that a store of tens of
+	// thousands of sessions aggregates without a garbage collection.
+	type sessionAgg struct {
+		first, last       int64
+		requests, errors  int32
+		traces            int32
+		latest, described *request // the latest request, and the latest naming its client
+		lastTrace         *traceEntry
+	}
+	sns := s.snapshotAll()
+	// Sized for one session per trace, the worst case, so that the map
+	// never grows (rehashing was a third of the time).
+	index := make(map[string]int32, len(sns))
+	aggs := make([]sessionAgg, 0, len(sns))
+	keys := make([]string, 0, len(sns))
+	for _, sn := range sns {
 		f := factsOf(sn)
-		if len(f.requests) == 0 {
+		for i := range f.requests {
+			r := &f.requests[i]
+			key := sessionKey(r)
+			n, ok := index[key]
+			if !ok {
+				n = int32(len(aggs))
+				index[key] = n
+				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latest: r})
+				keys = append(keys, key)
+			}
+			a := &aggs[n]
+			a.first = min(a.first, r.start)
+			a.last = max(a.last, r.start+r.dur)
+			if r.start >= a.latest.start {
+				a.latest = r
+			}
+			// Client facts may be on some requests only (initialize
+			// carries them).
+			if r.clientName != "" && (a.described == nil || r.start >= a.described.start) {
+				a.described = r
+			}
+			a.requests++
+			if r.failed {
+				a.errors++
+			}
+			// A trace's requests are visited together: count it once.
+			if a.lastTrace != sn.entry {
+				a.lastTrace = sn.entry
+				a.traces++
+			}
+		}
+	}
+	var picked []int32
+	for i := range aggs {
+		a := &aggs[i]
+		if sq.errors != nil && *sq.errors != (a.errors > 0) {
 			continue
 		}
-		tid := sn.id.String()
-		for _, r := range f.requests {
-			key := r.session
-			if key == "" {
-				key = "client:" + r.clientName + "@" + r.address
-				if r.identity != "" {
-					key = "client:" + r.clientName + "/" + r.identity + "@" + r.address
-				}
-			}
-			se := byKey[key]
+		if sq.client != "" && (a.described == nil || a.described.clientName != sq.client) {
+			continue
+		}
+		picked = append(picked, int32(i))
+	}
+	slices.SortFunc(picked, func(x, y int32) int {
+		return cmp.Or(cmp.Compare(aggs[y].last, aggs[x].last), strings.Compare(keys[x], keys[y]))
+	})
+	matched := len(picked)
+	picked = picked[min(sq.offset, len(picked)):]
+	picked = picked[:min(sq.limit, len(picked))]
+	out := make([]*sessionJSON, len(picked))
+	for i, n := range picked {
+		a, r := &aggs[n], aggs[n].latest
+		d := a.described
+		if d == nil {
+			d = r
+		}
+		out[i] = &sessionJSON{
+			Key: keys[n], SessionID: r.session, Stateless: r.session == "",
+			ClientName: d.clientName, ClientVersion: cmp.Or(d.clientVersion, r.clientVersion),
+			ClientAddress: cmp.Or(r.address, d.address), Identity: cmp.Or(r.identity, d.identity),
+			ProtocolVersion: cmp.Or(r.protocol, d.protocol),
+			Requests:        int(a.requests), Errors: int(a.errors), Traces: int(a.traces),
+			first: a.first, last: a.last,
+		}
+	}
+
+	page := make(map[string]*sessionJSON, len(out))
+	for _, se := range out {
+		se.Timeline = []sessionCall{}
+		page[se.Key] = se
+	}
+	for _, sn := range sns {
+		f := factsOf(sn)
+		tid := ""
+		for i := range f.requests {
+			r := &f.requests[i]
+			se := page[sessionKey(r)]
 			if se == nil {
-				se = &sessionJSON{Key: key, SessionID: r.session, Stateless: r.session == "", first: r.start, last: r.start + r.dur, lastStart: r.start, traceSet: map[string]struct{}{}}
-				byKey[key] = se
+				continue
 			}
-			// Client facts may be on some requests only (initialize carries
-			// them): the latest request's win, and fill what others lack.
-			if r.start >= se.lastStart {
-				se.lastStart = r.start
-				se.ClientName = cmp.Or(r.clientName, se.ClientName)
-				se.ClientVersion = cmp.Or(r.clientVersion, se.ClientVersion)
-				se.ClientAddress = cmp.Or(r.address, se.ClientAddress)
-				se.Identity = cmp.Or(r.identity, se.Identity)
-				se.ProtocolVersion = cmp.Or(r.protocol, se.ProtocolVersion)
-			} else {
-				se.ClientName = cmp.Or(se.ClientName, r.clientName)
-				se.ClientVersion = cmp.Or(se.ClientVersion, r.clientVersion)
-				se.ClientAddress = cmp.Or(se.ClientAddress, r.address)
-				se.Identity = cmp.Or(se.Identity, r.identity)
-				se.ProtocolVersion = cmp.Or(se.ProtocolVersion, r.protocol)
+			if tid == "" {
+				tid = sn.id.String()
 			}
-			se.first = min(se.first, r.start)
-			se.last = max(se.last, r.start+r.dur)
-			se.Requests++
-			if r.failed {
-				se.Errors++
-			}
-			se.traceSet[tid] = struct{}{}
 			se.Timeline = append(se.Timeline, sessionCall{TraceID: tid, SpanID: r.spanID.String(), Name: r.name, DurationMS: millis(r.dur), Error: r.failed, start: r.start})
 		}
 	}
-	out := make([]*sessionJSON, 0, len(byKey))
-	for _, se := range byKey {
-		if sq.errors != nil && *sq.errors != (se.Errors > 0) {
-			continue
-		}
-		if sq.client != "" && se.ClientName != sq.client {
-			continue
-		}
-		out = append(out, se)
-	}
-	slices.SortFunc(out, func(a, b *sessionJSON) int {
-		return cmp.Or(cmp.Compare(b.last, a.last), strings.Compare(a.Key, b.Key))
-	})
-	matched := len(out)
-	out = out[min(sq.offset, len(out)):]
-	out = out[:min(sq.limit, len(out))]
 	for _, se := range out {
 		slices.SortFunc(se.Timeline, func(a, b sessionCall) int { return cmp.Compare(a.start, b.start) })
 		if len(se.Timeline) > maxTimeline {
@@ -150,7 +203,6 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		for i := range se.Timeline {
 			se.Timeline[i].OffsetMS = millis(se.Timeline[i].start - se.first)
 		}
-		se.Traces = len(se.traceSet)
 		se.FirstSeen, se.LastSeen = rfc3339(se.first), rfc3339(se.last)
 		se.DurationMS = millis(se.last - se.first)
 	}
