@@ -26,6 +26,7 @@ func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/traces", s.serveList)
 	mux.HandleFunc("GET /api/traces/{trace_id}", s.serveTrace)
+	mux.HandleFunc("GET /api/traces/{trace_id}/otlp", s.serveTraceOTLP)
 	mux.HandleFunc("GET /api/services", s.serveServices)
 	mux.HandleFunc("GET /api/sessions", s.serveSessions)
 	mux.HandleFunc("GET /api/tools", s.serveTools)
@@ -110,6 +111,9 @@ type traceResponse struct {
 	Services      []string   `json:"services"`
 	SpanCount     int        `json:"span_count"`
 	Spans         []spanJSON `json:"spans"`
+	// Resources are the attributes of each process that sent spans;
+	// spans name theirs by index.
+	Resources []map[string]any `json:"resources"`
 }
 
 type spanJSON struct {
@@ -119,6 +123,7 @@ type spanJSON struct {
 	Name          string         `json:"name"`
 	Kind          string         `json:"kind"` // internal, server, client, producer, consumer
 	Service       string         `json:"service"`
+	Resource      int            `json:"resource"` // index in the trace's resources
 	StartTime     string         `json:"start_time"`
 	EndTime       string         `json:"end_time"`
 	StartUnixNano string         `json:"start_unix_nano"`
@@ -180,6 +185,7 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		names[i] = sv.name
 	}
 	present := map[trace.TraceID]bool{id: true}
+	resIndex := map[*origin]int{}
 	out := traceResponse{
 		TraceID:       id.String(),
 		StartTime:     rfc3339(start),
@@ -188,6 +194,7 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		Services:      names,
 		SpanCount:     len(spans),
 		Spans:         make([]spanJSON, len(spans)),
+		Resources:     []map[string]any{},
 	}
 	for i, sp := range spans {
 		j := spanJSON{
@@ -211,6 +218,17 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		if sp.parentID.IsValid() {
 			j.ParentSpanID = sp.parentID.String()
 		}
+		ri, ok := resIndex[sp.res]
+		if !ok {
+			ri = len(out.Resources)
+			resIndex[sp.res] = ri
+			attrs := map[string]any{"service.name": sp.service}
+			if sp.res != nil {
+				attrs = attrsJSON(sp.res.attrs)
+			}
+			out.Resources = append(out.Resources, attrs)
+		}
+		j.Resource = ri
 		for k, ev := range sp.events {
 			j.Events[k] = eventJSON{Name: ev.name, Time: rfc3339(ev.time), OffsetMS: millis(ev.time - start), Attributes: attrsJSON(ev.attrs)}
 		}
