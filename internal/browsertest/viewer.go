@@ -334,3 +334,57 @@ func StoreStats(ctx context.Context) (string, error) {
 	}
 	return s, nil
 }
+
+// The helpers below are generic: they drive any page of the viewer by CSS
+// selector and script, for its views beyond the trace list and waterfall.
+
+// Navigate loads url in the tab.
+func Navigate(ctx context.Context, url string) error {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("open %s: %w", url, err)
+	}
+	return nil
+}
+
+// WaitFor polls the page until the expression js is truthy.
+func WaitFor(ctx context.Context, js string) error {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", pollOpts...)); err != nil {
+		return fmt.Errorf("wait for %s: %w", js, err)
+	}
+	return nil
+}
+
+// Click clicks the first element matching the CSS selector, with the
+// mouse at its centre, as a user would.
+func Click(ctx context.Context, selector string) error {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
+		return fmt.Errorf("click %s: %w", selector, err)
+	}
+	return nil
+}
+
+// Eval evaluates js in the page and decodes its JSON result into T.
+func Eval[T any](ctx context.Context, js string) (T, error) {
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		return v, fmt.Errorf("evaluate %.80s: %w", js, err)
+	}
+	return v, nil
+}
+
+// Viewport resizes the tab's viewport, in CSS pixels.
+func Viewport(ctx context.Context, width, height int64) error {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		return fmt.Errorf("viewport %dx%d: %w", width, height, err)
+	}
+	return nil
+}
+
+// UploadFile sets the file of the file input matching selector, as
+// choosing it in the file dialog does; the input's change event fires.
+func UploadFile(ctx context.Context, selector, path string) error {
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(selector), []string{path}, chromedp.NodeReady)); err != nil {
+		return fmt.Errorf("upload %s into %s: %w", path, selector, err)
+	}
+	return nil
+}

@@ -14,7 +14,10 @@
 
 (() => {
   const $ = (sel, root = document) => root.querySelector(sel);
-  const FILTERS = ["service", "method", "tool", "backend", "session", "min_duration", "limit", "error"];
+  // Form fields that map one to one to /api/traces parameters; attr,
+  // start, end and sort are converted (see filtersFromForm).
+  const FILTERS = ["service", "method", "tool", "backend", "session", "min_duration", "max_duration", "lookback", "limit", "error"];
+  const SEARCH_PARAMS = [...FILTERS, "attr", "start", "end", "sort", "order"];
   const TRACE_ID = /^[0-9a-fA-F]{32}$/;
 
   // ---------- formatting ----------
@@ -22,25 +25,27 @@
   const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
 
+  // Durations read as people write them: 850 µs, 1.5 ms, 12.3 ms, 2.04 s.
   function fmtDur(ms) {
     if (!(ms > 0)) return "0";
-    if (ms < 1) return `${+(ms * 1000).toPrecision(3)}µs`;
-    if (ms < 10) return `${ms.toFixed(2)}ms`;
-    if (ms < 100) return `${ms.toFixed(1)}ms`;
-    if (ms < 1000) return `${Math.round(ms)}ms`;
-    if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)}s`;
+    if (ms < 1) return `${+(ms * 1000).toPrecision(3)} µs`;
+    if (ms < 10) return `${+ms.toFixed(2)} ms`;
+    if (ms < 100) return `${+ms.toFixed(1)} ms`;
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    if (ms < 60000) return `${+(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
     const m = Math.floor(ms / 60000);
     return `${m}m ${String(Math.round((ms % 60000) / 1000)).padStart(2, "0")}s`;
   }
 
-  // fmtTick labels an axis tick in the unit of the step, with no
-  // trailing zeros: 0, 50ms, 100ms; 0, 250µs, 500µs; 0, 500ms, 1s, 1.5s.
-  function fmtTick(ms, step) {
+  // fmtTick labels an axis tick in the largest unit the value reaches,
+  // with no trailing zeros: 0, 250 µs, 500 µs, 750 µs, 1 ms, 1.25 ms; 0,
+  // 500 ms, 1 s, 1.5 s.
+  function fmtTick(ms) {
     if (ms === 0) return "0";
     const trim = (x) => String(+x.toFixed(3));
-    if (step < 1) return `${trim(ms * 1000)}µs`;
-    if (ms < 1000) return `${trim(ms)}ms`;
-    return `${trim(ms / 1000)}s`;
+    if (ms < 1) return `${trim(ms * 1000)} µs`;
+    if (ms < 1000) return `${trim(ms)} ms`;
+    return `${trim(ms / 1000)} s`;
   }
 
   const pad = (n, w = 2) => String(n).padStart(w, "0");
@@ -124,10 +129,22 @@
     route();
   }
 
+  // The views: one section each; route shows one and hides the others.
+  const VIEWS = ["list", "trace", "sessions", "tools", "backends"];
+  function showOnly(name) {
+    for (const v of VIEWS) $(`#${v}-view`).hidden = v !== name;
+    const tab = name === "list" || name === "trace" ? "traces" : name;
+    for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.dataset.tab === tab);
+  }
+
   function route() {
     const q = new URLSearchParams(location.search);
     const id = q.get("trace");
+    const view = q.get("view");
     if (id) showTrace(id, q.get("span"));
+    else if (view === "sessions") showSessions(q);
+    else if (view === "tools") showTools(q);
+    else if (view === "backends") showBackends(q);
     else showList(q);
   }
 
@@ -152,6 +169,34 @@
   let lastListJSON = "";
   let refreshTimer = 0;
 
+  // parseAttrs reads "key=value key2=\"a value\"" into ["key=value", "key2=a value"].
+  function parseAttrs(text) {
+    const out = [];
+    const re = /\s*([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/gy;
+    let m;
+    while ((m = re.exec(text)) !== null) {
+      out.push(`${m[1]}=${m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3]}`);
+      if (re.lastIndex >= text.length) break;
+    }
+    const rest = text.slice(re.lastIndex).trim();
+    if (rest) out.push(rest); // not key=value: the API says why
+    return out;
+  }
+  function formatAttrs(list) {
+    return list.map((a) => {
+      const i = a.indexOf("=");
+      const k = a.slice(0, i), v = a.slice(i + 1);
+      return /[\s"]/.test(v) || v === "" ? `${k}="${v.replace(/["\\]/g, "\\$&")}"` : `${k}=${v}`;
+    }).join(" ");
+  }
+  // datetime-local inputs hold local time without a zone.
+  const toISO = (local) => new Date(local).toISOString();
+  function toLocal(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return "";
+    return `${fmtDate(d)}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
   function filtersFromForm() {
     const q = new URLSearchParams();
     for (const name of FILTERS) {
@@ -162,6 +207,14 @@
         q.set(name, el.value.trim());
       }
     }
+    for (const a of parseAttrs(form.elements.attr.value)) q.append("attr", a);
+    for (const name of ["start", "end"]) {
+      const v = form.elements[name].value;
+      if (v) q.set(name, toISO(v));
+    }
+    const [sort, order] = form.elements.sort.value.split(":");
+    if (sort) q.set("sort", sort);
+    if (order) q.set("order", order);
     return q;
   }
 
@@ -171,6 +224,11 @@
       if (el.type === "checkbox") el.checked = q.get(name) === "true";
       else el.value = q.get(name) || "";
     }
+    form.elements.attr.value = formatAttrs(q.getAll("attr"));
+    form.elements.start.value = q.get("start") ? toLocal(q.get("start")) : "";
+    form.elements.end.value = q.get("end") ? toLocal(q.get("end")) : "";
+    const sort = q.get("sort") ? q.get("sort") + (q.get("order") === "asc" ? ":asc" : "") : (q.get("order") === "asc" ? "start:asc" : "");
+    form.elements.sort.value = sort;
   }
 
   form.addEventListener("submit", (e) => {
@@ -183,6 +241,8 @@
     navigate("/ui/");
   });
   form.elements.error.addEventListener("change", () => form.requestSubmit());
+  form.elements.sort.addEventListener("change", () => form.requestSubmit());
+  form.elements.lookback.addEventListener("change", () => form.requestSubmit());
 
   autoRefresh.checked = localStorage.getItem("tracegate.autoRefresh") === "1";
   autoRefresh.addEventListener("change", () => {
@@ -216,8 +276,7 @@
   });
 
   function showList(q) {
-    traceView.hidden = true;
-    listView.hidden = false;
+    showOnly("list");
     document.title = "tracegate · traces";
     formFromFilters(q);
     lastListJSON = "";
@@ -245,21 +304,99 @@
       if (seq !== listSeq) return;
       listStatus.textContent = err.message;
       listStatus.classList.add("error");
+      listBody.innerHTML = "";
+      $("#scatter").innerHTML = "";
+      $("#trace-list").dataset.loaded = String(seq);
       return;
     }
     if (seq !== listSeq) return;
     listStatus.classList.remove("error");
     renderStats(body);
     const shown = body.traces.length;
+    const order = { start: "newest first", duration: "longest first", spans: "most spans first" }[q.get("sort") || "start"];
+    const asc = { start: "oldest first", duration: "shortest first", spans: "fewest spans first" }[q.get("sort") || "start"];
     listStatus.textContent = shown
-      ? `Showing ${fmtInt(shown)} of ${fmtInt(body.matched)} matching trace${body.matched === 1 ? "" : "s"}, newest first.`
+      ? `Showing ${fmtInt(body.offset + 1)}–${fmtInt(body.offset + shown)} of ${fmtInt(body.matched)} matching trace${body.matched === 1 ? "" : "s"}, ${q.get("order") === "asc" ? asc : order}.`
       : "";
+    renderPager(q, body);
+    loadScatter(q, seq);
     const json = JSON.stringify(body.traces);
     if (json === lastListJSON) return; // nothing new: keep focus and scroll
     lastListJSON = json;
     listBody.innerHTML = shown ? renderListRows(body.traces) : renderEmpty(q);
     $("#trace-list").dataset.loaded = String(seq);
   }
+
+  // ---------- pages ----------
+
+  function renderPager(q, body) {
+    const limit = +(q.get("limit") || 100);
+    const off = body.offset;
+    $("#page-prev").disabled = off === 0;
+    $("#page-next").disabled = off + body.traces.length >= body.matched;
+    $("#pager").hidden = body.matched <= limit && off === 0;
+    $("#page-info").textContent = body.matched ? `Page ${Math.floor(off / limit) + 1} of ${Math.max(1, Math.ceil(body.matched / limit))}` : "";
+  }
+  function page(dir) {
+    const q = new URLSearchParams(location.search);
+    const limit = +(q.get("limit") || 100);
+    const off = Math.max(0, +(q.get("offset") || 0) + dir * limit);
+    if (off) q.set("offset", String(off));
+    else q.delete("offset");
+    navigate(`/ui/?${q}`);
+  }
+  $("#page-prev").addEventListener("click", () => page(-1));
+  $("#page-next").addEventListener("click", () => page(1));
+
+  // ---------- scatter plot ----------
+  // Every matching trace (up to 1000, the newest) as a dot: start time
+  // across, duration up (log scale), errors in red. A click opens it.
+
+  async function loadScatter(q, seq) {
+    const sq = new URLSearchParams(q);
+    for (const k of ["offset", "limit", "sort", "order"]) sq.delete(k);
+    sq.set("limit", "1000");
+    let body;
+    try {
+      body = await getJSON(`/api/traces?${sq}`);
+    } catch (_) {
+      return;
+    }
+    if (seq !== listSeq) return;
+    renderScatter(body.traces);
+  }
+
+  function renderScatter(traces) {
+    const el = $("#scatter");
+    if (!traces.length) {
+      el.innerHTML = "";
+      el.dataset.dots = "0";
+      return;
+    }
+    // Drawn at the element's own pixel size, so that dots stay round.
+    const W = Math.max(el.clientWidth - 32, 300), H = 120, padL = 56, padR = 12, padT = 8, padB = 20;
+    const ts = traces.map((t) => Date.parse(t.start_time));
+    const t0 = Math.min(...ts), t1 = Math.max(...ts, t0 + 1);
+    const ds = traces.map((t) => Math.max(t.duration_ms, 0.001));
+    const lo = Math.log10(Math.min(...ds)), hi = Math.max(Math.log10(Math.max(...ds)), lo + 1);
+    const x = (t) => padL + ((t - t0) / (t1 - t0)) * (W - padL - padR);
+    const y = (d) => H - padB - ((Math.log10(d) - lo) / (hi - lo)) * (H - padT - padB);
+    let svg = `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">`;
+    for (const v of [lo, (lo + hi) / 2, hi]) {
+      const ms = Math.pow(10, v);
+      svg += `<line class="grid" x1="${padL}" x2="${W - padR}" y1="${y(ms)}" y2="${y(ms)}"/><text class="lbl" x="${padL - 4}" y="${y(ms) + 3}" text-anchor="end">${fmtDur(ms)}</text>`;
+    }
+    svg += `<text class="lbl" x="${padL}" y="${H - 4}">${fmtClock(new Date(t0))}</text><text class="lbl" x="${W - padR}" y="${H - 4}" text-anchor="end">${fmtClock(new Date(t1))}</text>`;
+    traces.forEach((t, i) => {
+      svg += `<circle class="dot${t.error ? " err" : ""}" data-trace-id="${esc(t.trace_id)}" cx="${x(ts[i]).toFixed(1)}" cy="${y(ds[i]).toFixed(1)}" r="4"><title>${esc(t.root_name)} · ${fmtDur(t.duration_ms)}</title></circle>`;
+    });
+    el.innerHTML = svg + "</svg>";
+    el.dataset.dots = String(traces.length);
+  }
+  $("#scatter").addEventListener("click", (e) => {
+    const dot = e.target.closest("circle[data-trace-id]");
+    if (dot) navigate(`/ui/?trace=${dot.dataset.traceId}`);
+  });
 
   function renderStats(body) {
     let s = `${fmtInt(body.stored_traces)} traces · ${fmtInt(body.stored_spans)} / ${fmtInt(body.max_spans)} spans`;
@@ -268,7 +405,7 @@
   }
 
   function renderEmpty(q) {
-    const filtered = [...q.keys()].some((k) => FILTERS.includes(k));
+    const filtered = [...q.keys()].some((k) => SEARCH_PARAMS.includes(k) && k !== "limit" && k !== "sort" && k !== "order");
     const msg = filtered
       ? "No trace matches these filters."
       : "No traces yet. Send a request through the gateway, for example with <code>tracegate demo -traffic</code>; traces appear here as their spans end.";
@@ -291,13 +428,219 @@
       const pct = Math.max((t.duration_ms / maxDur) * 100, 0.5);
       html += `<tr data-trace-id="${esc(t.trace_id)}" tabindex="0"${t.error ? ' class="err"' : ""}>` +
         `<td class="t-start" title="${esc(t.start_time)}">${date}${fmtClock(d)}</td>` +
-        `<td class="t-root"><a href="/ui/?trace=${esc(t.trace_id)}" data-nav>${esc(t.root_name)}</a><span class="svc-of">${esc(t.root_service)}</span>${err}</td>` +
+        `<td class="t-root"><div class="rc"><a href="/ui/?trace=${esc(t.trace_id)}" data-nav>${esc(t.root_name)}</a><span class="svc-of">${esc(t.root_service)}</span>${err}</div></td>` +
         `<td>${t.services.map((s) => chip(s, colours)).join("")}</td>` +
         `<td class="num">${fmtInt(t.span_count)}</td>` +
         `<td><div class="dur-cell"><div class="dur-track"><div class="dur-fill${t.error ? " err" : ""}" style="width:${pct.toFixed(2)}%"></div></div><span class="dur-num">${fmtDur(t.duration_ms)}</span></div></td>` +
         `</tr>`;
     }
     return html;
+  }
+
+  // ---------- MCP views ----------
+  // Sessions, tools and backends: each a table over its /api/ path,
+  // refreshed with the list's auto-refresh setting.
+
+  let viewSeq = 0;
+  async function loadView(name, url, render) {
+    const seq = ++viewSeq;
+    const status = $(`#${name}-status`);
+    if (!status.textContent) status.textContent = "Loading…";
+    let body;
+    try {
+      body = await getJSON(url);
+    } catch (err) {
+      if (seq !== viewSeq) return;
+      status.textContent = err.message;
+      status.classList.add("error");
+      return;
+    }
+    if (seq !== viewSeq) return;
+    status.classList.remove("error");
+    render(body, status);
+    $(`#${name}-view`).dataset.loaded = String(seq);
+    if (!$("#store-stats").textContent) getJSON("/api/traces?limit=1").then(renderStats, () => {});
+  }
+
+  function viewRefresh(fn) {
+    clearInterval(refreshTimer);
+    if (autoRefresh.checked) refreshTimer = setInterval(() => { if (!document.hidden) fn(); }, 2000);
+  }
+
+  // A trace list URL for the given search parameters.
+  function searchURL(params) {
+    const q = new URLSearchParams();
+    for (const [k, v] of params) if (v !== undefined && v !== "") q.append(k, v);
+    return `/ui/?${q}`;
+  }
+
+  function showSessions(q) {
+    showOnly("sessions");
+    document.title = "tracegate · sessions";
+    const load = () => loadView("sessions", `/api/sessions?${q}`, renderSessions);
+    load();
+    viewRefresh(load);
+  }
+
+  // A session's traces: stateful ones by session ID; a stateless client
+  // by its name and address.
+  function sessionTracesURL(se) {
+    if (!se.stateless) return searchURL([["session", se.session_id]]);
+    const p = [];
+    if (se.client_name) p.push(["attr", `tracegate.client.name=${se.client_name}`]);
+    if (se.client_address) p.push(["attr", `client.address=${se.client_address}`]);
+    if (se.identity) p.push(["attr", `enduser.id=${se.identity}`]);
+    return searchURL(p);
+  }
+
+  function renderSessions(body, status) {
+    status.textContent = body.matched
+      ? `${fmtInt(body.matched)} session${body.matched === 1 ? "" : "s"} and stateless client${body.matched === 1 ? "" : "s"}, most recent first${body.sessions.length < body.matched ? `; showing ${fmtInt(body.sessions.length)}` : ""}.`
+      : "";
+    const tbody = $("#session-list tbody");
+    if (!body.sessions.length) {
+      tbody.innerHTML = `<tr class="empty-row"><td colspan="7" class="empty">No client sessions in the store yet. Sessions appear as clients send requests through the gateway.</td></tr>`;
+      return;
+    }
+    tbody.innerHTML = body.sessions.map((se) => {
+      const client = se.client_name ? `${esc(se.client_name)}${se.client_version ? ` <span class="muted">${esc(se.client_version)}</span>` : ""}` : `<span class="muted">unknown client</span>`;
+      const who = [se.identity && `<span class="chip">${esc(se.identity)}</span>`, se.client_address && `<span class="muted">${esc(se.client_address)}</span>`].filter(Boolean).join(" ");
+      const sid = se.stateless ? `<span class="kind-tag">stateless</span>` : `<span class="mono" title="${esc(se.session_id)}">${esc(se.session_id.length > 18 ? se.session_id.slice(0, 16) + "…" : se.session_id)}</span>`;
+      const total = Math.max(se.duration_ms, 0.001);
+      const dots = se.timeline.map((c) =>
+        `<a class="tl-dot${c.error ? " err" : ""}" href="/ui/?trace=${esc(c.trace_id)}&span=${esc(c.span_id)}" data-nav data-trace-id="${esc(c.trace_id)}" style="left:${((c.offset_ms / total) * 100).toFixed(2)}%" title="${esc(c.name)} · ${fmtDur(c.duration_ms)}${c.error ? " · error" : ""}"></a>`).join("");
+      return `<tr data-session="${esc(se.key)}" data-href="${esc(sessionTracesURL(se))}" tabindex="0"${se.errors ? ' class="err"' : ""}>` +
+        `<td class="t-client"><div class="rc"><span class="nm">${client}</span> ${who}</div></td>` +
+        `<td>${sid} ${se.protocol_version ? `<span class="muted">${esc(se.protocol_version)}</span>` : ""}</td>` +
+        `<td class="num"><a href="${esc(sessionTracesURL(se))}" data-nav class="traces-link" title="Open this session's ${se.traces} trace${se.traces === 1 ? "" : "s"}">${fmtInt(se.requests)}</a></td>` +
+        `<td class="num">${se.errors ? `<a class="err-link" href="${esc(searchURL([...new URLSearchParams(sessionTracesURL(se).slice(5)), ["error", "true"]]))}" data-nav>${fmtInt(se.errors)}</a>` : "0"}</td>` +
+        `<td>${fmtDur(se.duration_ms)}</td>` +
+        `<td class="t-start" title="${esc(se.last_seen)}">${fmtClock(new Date(se.last_seen))}</td>` +
+        `<td class="c-timeline"><div class="timeline">${dots}</div></td></tr>`;
+    }).join("");
+  }
+
+  // A click on a row opens its traces; links and dots inside go where
+  // they point.
+  for (const sel of ["#session-list tbody", "#tool-list tbody"]) {
+    $(sel).addEventListener("click", (e) => {
+      if (e.target.closest("a")) return;
+      const tr = e.target.closest("tr[data-href]");
+      if (tr) navigate(tr.dataset.href);
+    });
+    $(sel).addEventListener("keydown", (e) => {
+      const tr = e.target.closest("tr[data-href]");
+      if (tr && e.key === "Enter") navigate(tr.dataset.href);
+    });
+  }
+
+  let toolsBody = null;
+  let toolSort = { key: "calls", asc: false };
+
+  function showTools(q) {
+    showOnly("tools");
+    document.title = "tracegate · tools";
+    const load = () => loadView("tools", `/api/tools?${q}`, (body, status) => {
+      toolsBody = body;
+      status.textContent = body.tools.length
+        ? `${body.tools.length} tool${body.tools.length === 1 ? "" : "s"} over the store's window, ${fmtClock(new Date(body.window_start))} to ${fmtClock(new Date(body.window_end))}. Click a row for its slowest traces, an error rate for its failures.`
+        : "";
+      renderTools();
+    });
+    load();
+    viewRefresh(load);
+  }
+
+  function sparkline(counts, errs) {
+    const W = 120, H = 22, n = counts.length;
+    const top = Math.max(...counts, 1);
+    const pt = (c, i) => `${((i + 0.5) / n * W).toFixed(1)},${(H - 2 - (c / top) * (H - 4)).toFixed(1)}`;
+    let svg = `<svg class="spark" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none"><polyline points="${counts.map(pt).join(" ")}"/>`;
+    errs.forEach((c, i) => { if (c) svg += `<rect class="e" x="${(i / n * W).toFixed(1)}" y="${(H - 2 - (c / top) * (H - 4)).toFixed(1)}" width="${(W / n).toFixed(1)}" height="${((c / top) * (H - 4)).toFixed(1)}"/>`; });
+    return svg + "</svg>";
+  }
+
+  function renderTools() {
+    const tbody = $("#tool-list tbody");
+    const body = toolsBody;
+    if (!body) return;
+    if (!body.tools.length) {
+      tbody.innerHTML = `<tr class="empty-row"><td colspan="9" class="empty">No tool calls in the store yet. Tools appear here as the gateway calls its backends.</td></tr>`;
+      return;
+    }
+    const { key, asc } = toolSort;
+    const rows = [...body.tools].sort((a, b) => {
+      const x = a[key], y = b[key];
+      const c = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return (asc ? c : -c) || a.tool.localeCompare(b.tool);
+    });
+    for (const th of document.querySelectorAll("#tool-list th[data-sort]")) {
+      th.classList.toggle("sorted", th.dataset.sort === key);
+      th.dataset.dir = th.dataset.sort === key ? (asc ? "asc" : "desc") : "";
+    }
+    tbody.innerHTML = rows.map((t) => {
+      const slow = searchURL([["tool", t.tool], ["backend", t.backend], ["sort", "duration"]]);
+      const failing = searchURL([["tool", t.tool], ["backend", t.backend], ["error", "true"]]);
+      return `<tr data-tool="${esc(t.tool)}" data-backend="${esc(t.backend)}" data-href="${esc(slow)}" tabindex="0"${t.errors ? ' class="err"' : ""}>` +
+        `<td class="t-root"><div class="rc"><a href="${esc(slow)}" data-nav title="Slowest traces">${esc(t.tool)}</a></div></td>` +
+        `<td>${esc(t.backend)}</td><td class="num">${fmtInt(t.calls)}</td><td class="num">${+t.rate_per_min.toFixed(t.rate_per_min < 10 ? 2 : 0)}</td>` +
+        `<td class="num">${t.errors ? `<a class="err-link" href="${esc(failing)}" data-nav title="Failing traces">${+t.error_pct.toFixed(1)}%</a>` : "0%"}</td>` +
+        `<td class="num">${fmtDur(t.p50_ms)}</td><td class="num">${fmtDur(t.p95_ms)}</td><td class="num">${fmtDur(t.p99_ms)}</td>` +
+        `<td class="c-spark">${sparkline(t.spark, t.spark_errors)}</td></tr>`;
+    }).join("");
+  }
+
+  $("#tool-list thead").addEventListener("click", (e) => {
+    const th = e.target.closest("th[data-sort]");
+    if (!th) return;
+    const key = th.dataset.sort;
+    toolSort = { key, asc: toolSort.key === key ? !toolSort.asc : key === "tool" || key === "backend" };
+    renderTools();
+  });
+
+  function showBackends(q) {
+    showOnly("backends");
+    document.title = "tracegate · backends";
+    const load = () => loadView("backends", "/api/backends", renderBackends);
+    load();
+    viewRefresh(load);
+  }
+
+  const STATE_CLASS = { ready: "ok", degraded: "warn", down: "down", connecting: "conn" };
+
+  function renderBackends(body, status) {
+    status.textContent = body.backends.length ? `${body.backends.length} backend${body.backends.length === 1 ? "" : "s"}.` : "";
+    const el = $("#backend-list");
+    if (!body.backends.length) {
+      el.innerHTML = `<div class="empty">No backends yet: the gateway reports their states as it connects.</div>`;
+      return;
+    }
+    const now = Date.now();
+    el.innerHTML = body.backends.map((b) => {
+      const hist = b.history;
+      let bar = "";
+      if (hist.length) {
+        const t0 = Date.parse(hist[0].at), t1 = Math.max(now, t0 + 1);
+        hist.forEach((h, i) => {
+          const a = Date.parse(h.at), z = i + 1 < hist.length ? Date.parse(hist[i + 1].at) : t1;
+          bar += `<span class="seg ${STATE_CLASS[h.state] || ""}" style="left:${((a - t0) / (t1 - t0) * 100).toFixed(2)}%;width:${Math.max((z - a) / (t1 - t0) * 100, 0.4).toFixed(2)}%" title="${esc(h.state)} at ${esc(h.at)}${h.detail ? ": " + esc(h.detail) : ""}"></span>`;
+        });
+      }
+      const ops = b.operations.map((o) =>
+        `<li><a href="/ui/?trace=${esc(o.trace_id)}" data-nav data-trace-id="${esc(o.trace_id)}">${esc(o.kind)}</a> <span class="muted">${fmtClock(new Date(o.start_time))}</span> ${fmtDur(o.duration_ms)}${o.error ? ` <span class="err-badge"><span class="err-icon">!</span>failed</span>` : ""}</li>`).join("");
+      const calls = searchURL([["backend", b.name], ["sort", "duration"]]);
+      return `<section class="backend" data-backend="${esc(b.name)}">` +
+        `<h2>${esc(b.name)} ${b.state ? `<span class="state ${STATE_CLASS[b.state] || ""}">${esc(b.state)}</span>` : `<span class="muted">no state reported</span>`}` +
+        `${b.since ? `<span class="muted since">since ${fmtClock(new Date(b.since))}</span>` : ""}</h2>` +
+        (b.detail ? `<div class="status-line err">${esc(b.detail)}</div>` : "") +
+        `<div class="meta"><span>Restarts <b>${fmtInt(b.restarts)}</b></span>` +
+        `<span>Calls <b><a href="${esc(calls)}" data-nav>${fmtInt(b.calls)}</a></b></span>` +
+        `<span class="${b.errors ? "err" : ""}">Errors <b>${b.errors ? `<a class="err-link" href="${esc(searchURL([["backend", b.name], ["error", "true"]]))}" data-nav>${fmtInt(b.errors)} (${+b.error_pct.toFixed(1)}%)</a>` : "0"}</b></span>` +
+        `<span>p50 <b>${fmtDur(b.p50_ms)}</b></span><span>p95 <b>${fmtDur(b.p95_ms)}</b></span><span>p99 <b>${fmtDur(b.p99_ms)}</b></span></div>` +
+        (hist.length ? `<div class="history" aria-label="State history">${bar}</div>` : "") +
+        `<h3>Connect and relist traces</h3>${ops ? `<ul class="ops">${ops}</ul>` : `<div class="none">None in the store.</div>`}` +
+        `</section>`;
+    }).join("");
   }
 
   // ---------- trace view ----------
@@ -313,8 +656,7 @@
 
   async function showTrace(id, spanID) {
     clearInterval(refreshTimer);
-    listView.hidden = true;
-    traceView.hidden = false;
+    showOnly("trace");
     // Opened from a link, the page has not loaded the list that fills the
     // store's figures in the header: ask for them alone.
     if (!$("#store-stats").textContent) getJSON("/api/traces?limit=1").then(renderStats, () => {});
@@ -407,6 +749,30 @@
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
   }
 
+  // criticalPath returns the span IDs the trace's end waited on: from
+  // the root, the child that ends last, then the child that ends last
+  // before that one started, and so on down each chosen child.
+  function criticalPath(rows, byId) {
+    const crit = new Set();
+    if (!rows.length) return crit;
+    const end = (n) => n.s.offset_ms + n.s.duration_ms;
+    const stack = [byId.get(rows[0].s.span_id)];
+    while (stack.length) {
+      const n = stack.pop();
+      crit.add(n.s.span_id);
+      const kids = [...n.kids].sort((a, b) => end(b) - end(a));
+      let t = end(n);
+      for (const k of kids) {
+        if (k.s.offset_ms >= t) continue; // starts after the frontier: not waited on
+        stack.push(k);
+        t = k.s.offset_ms;
+      }
+    }
+    return crit;
+  }
+
+  $("#crit-toggle").addEventListener("change", (e) => waterfall.classList.toggle("no-crit", !e.target.checked));
+
   function renderTrace(data) {
     const { rows, byId } = buildRows(data.spans);
     const colours = colourMap(data.services);
@@ -421,8 +787,14 @@
     for (const r of rows) maxDepth = Math.max(maxDepth, r.depth);
     const start = new Date(data.start_time);
     document.title = `${root.name} · tracegate`;
+    // Spans whose parent is not here: their process did not export to
+    // this store, or the parent has not arrived yet.
+    const orphans = data.spans.filter((s) => s.parent_span_id && !byId.has(s.parent_span_id));
+    cur.orphans = new Set(orphans.map((s) => s.span_id));
+    cur.crit = criticalPath(rows, byId);
     head.innerHTML =
       `<div class="crumbs"><a href="/ui/" data-nav>← All traces</a><span class="spacer"></span>` +
+      `<a class="btn" href="/api/traces/${esc(data.trace_id)}/otlp" download="trace-${esc(data.trace_id)}.otlp.json" data-download title="Download as OTLP/JSON, to attach to a bug report; drop the file on the viewer to open it again">Download</a>` +
       `<button type="button" data-reload title="Fetch the trace again; spans from other processes may arrive late">Reload</button></div>` +
       `<h1>${esc(root.name)}${chip(root.service, colours)}${errs ? `<span class="err-badge"><span class="err-icon">!</span>${errs} error${errs === 1 ? "" : "s"}</span>` : ""}</h1>` +
       `<div class="meta">` +
@@ -434,13 +806,16 @@
       `<span>Services <b>${data.services.length}</b></span>` +
       `<span class="${errs ? "err" : ""}">Errors <b>${errs}</b></span>` +
       `</div>` +
-      `<div class="legend">${data.services.map((s) => chip(s, colours, ` <span class="n">${perSvc.get(s)}</span>`)).join("")}</div>`;
+      `<div class="legend">${data.services.map((s) => chip(s, colours, ` <span class="n">${perSvc.get(s)}</span>`)).join("")}</div>` +
+      (orphans.length
+        ? `<div class="warn-line" id="missing-parents">⚠ ${orphans.length} span${orphans.length === 1 ? " has a parent" : "s have parents"} not in this trace, shown as root${orphans.length === 1 ? "" : "s"}: the parent's process may not export here, or its span has not arrived yet.</div>`
+        : "");
 
     // Time axis: about eight ticks at 1-2-5 steps.
     const step = niceStep(total / 8);
     let ticks = "";
     for (let t = 0; t <= total * 1.0001; t += step) {
-      ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${fmtTick(t, step)}</span>`;
+      ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${fmtTick(t)}</span>`;
     }
     axisEl.innerHTML = ticks;
     waterfall.style.setProperty("--tick", `${((step / total) * 100).toFixed(4)}%`);
@@ -449,6 +824,7 @@
     const parts = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) parts[i] = rowHTML(rows[i], colours, total);
     rowsEl.innerHTML = parts.join("");
+    waterfall.classList.toggle("no-crit", !$("#crit-toggle").checked);
     traceView.dataset.traceId = data.trace_id;
   }
 
@@ -465,9 +841,11 @@
     const tog = r.kids
       ? `<button type="button" class="tog" aria-label="Collapse" aria-expanded="true">▼</button>`
       : `<span class="tog leaf"></span>`;
-    return `<div class="span-row${s.error ? " err" : ""}" data-idx="${r.idx}" data-span-id="${esc(s.span_id)}" data-parent-span-id="${esc(s.parent_span_id)}" data-depth="${r.depth}" data-service="${esc(s.service)}" title="${esc(s.name)} · ${esc(s.service)} · ${label}">` +
+    const crit = cur.crit.has(s.span_id) ? " crit" : "";
+    const orphan = cur.orphans.has(s.span_id) ? `<span class="orphan" title="Parent ${esc(s.parent_span_id)} is not in this trace">⚠</span>` : "";
+    return `<div class="span-row${s.error ? " err" : ""}${crit}" data-idx="${r.idx}" data-span-id="${esc(s.span_id)}" data-parent-span-id="${esc(s.parent_span_id)}" data-depth="${r.depth}" data-service="${esc(s.service)}" title="${esc(s.name)} · ${esc(s.service)} · ${label}">` +
       `<div class="nm"><span class="ind" style="width:${indent + 4}px"></span>${tog}` +
-      `<span class="dot" style="background:${colour}"></span>` +
+      `<span class="dot" style="background:${colour}"></span>${orphan}` +
       (s.error ? `<span class="err-icon" title="error">!</span>` : "") +
       `<span class="svc">${esc(s.service)}</span>` +
       `<span class="span-name">${esc(s.name)}</span>` +
@@ -581,14 +959,27 @@
     }).join("")}</tbody></table>`;
   }
 
+  // errorMessage says why a span failed: the JSON-RPC error's message when
+  // there is one (the status description), "tool returned isError" for a
+  // tool result flagged so (MCP semantic conventions: error.type
+  // tool_error, whose description repeats the type), never result content.
+  function errorMessage(s) {
+    const type = s.attributes["error.type"];
+    const msg = s.status.message;
+    if (type === "tool_error" && (!msg || msg === "tool_error")) return "tool returned isError";
+    if (msg && msg !== type) {
+      const code = s.attributes["rpc.response.status_code"];
+      return code !== undefined && code === type ? `${msg} (JSON-RPC ${code})` : msg;
+    }
+    return type !== undefined ? `error.type=${fmtValue(type)}` : msg || "status Error";
+  }
+
   function renderDetail(s) {
     const parent = s.parent_span_id && cur.byId.get(s.parent_span_id);
     const nattrs = Object.keys(s.attributes || {}).length;
-    const status = s.status.code === "Error"
-      ? `<div class="status-line err"><b>Error</b>${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`
-      : s.error
-        ? `<div class="status-line err"><b>Failed</b>: error.type=${esc(fmtValue(s.attributes["error.type"]))}</div>`
-        : `<div class="status-line muted">Status: ${esc(s.status.code)}${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`;
+    const status = s.error
+      ? `<div class="status-line err" data-error-message><b>Error</b>: ${esc(errorMessage(s))}</div>`
+      : `<div class="status-line muted">Status: ${esc(s.status.code)}${s.status.message ? `: ${esc(s.status.message)}` : ""}</div>`;
     let html =
       `<div class="d-head"><button type="button" class="close" title="Close (Esc)" aria-label="Close">×</button>` +
       `<h2>${esc(s.name)}</h2>` +
@@ -604,6 +995,8 @@
       `</tbody></table></section>`;
     html +=
       `<section class="attrs"><h3>Attributes (${nattrs})<input type="search" class="attr-filter" placeholder="Filter keys and values" aria-label="Filter attributes"></h3>${kvTable(s.attributes)}</section>`;
+    const res = (cur.data.resources || [])[s.resource] || {};
+    html += `<section class="res-attrs"><h3>Resource (${Object.keys(res).length})</h3>${kvTable(res)}</section>`;
     html += `<section><h3>Events (${s.events.length})</h3>`;
     html += s.events.length
       ? s.events.map((ev) =>
@@ -647,5 +1040,50 @@
   detail.addEventListener("click", (e) => {
     if (e.target.closest(".close")) selectSpan(null, true);
   });
+  // ---------- open a downloaded trace ----------
+  // A file downloaded from the trace view is OTLP/JSON: posting it to this
+  // viewer's own OTLP receiver stores it again, and the trace opens.
+
+  async function importFile(file) {
+    const text = await file.text();
+    let id = "";
+    try {
+      const body = JSON.parse(text);
+      id = body.resourceSpans[0].scopeSpans[0].spans[0].traceId;
+    } catch (_) {
+      id = "";
+    }
+    const fail = (msg) => {
+      showOnly("trace");
+      head.innerHTML = traceMessage(file.name, msg);
+      rowsEl.innerHTML = "";
+    };
+    if (!TRACE_ID.test(id || "")) return fail("This file is not a trace downloaded as OTLP/JSON: no trace ID in resourceSpans[0].scopeSpans[0].spans[0].");
+    const res = await fetch("/v1/traces", { method: "POST", headers: { "Content-Type": "application/json" }, body: text });
+    if (!res.ok) return fail(`The viewer refused the file: ${res.status} ${await res.text()}`);
+    cur = null;
+    navigate(`/ui/?trace=${id.toLowerCase()}`);
+  }
+
+  $("#open-file").addEventListener("change", (e) => {
+    const f = e.target.files[0];
+    e.target.value = "";
+    if (f) importFile(f);
+  });
+  document.addEventListener("dragover", (e) => {
+    if ([...e.dataTransfer.types].includes("Files")) {
+      e.preventDefault();
+      document.body.classList.add("dropping");
+    }
+  });
+  document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) document.body.classList.remove("dropping"); });
+  document.addEventListener("drop", (e) => {
+    document.body.classList.remove("dropping");
+    const f = e.dataTransfer.files[0];
+    if (!f) return;
+    e.preventDefault();
+    importFile(f);
+  });
+
   route();
 })();
