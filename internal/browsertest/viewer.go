@@ -180,7 +180,10 @@ type Row struct {
 	Name         string `json:"name"`
 	Service      string `json:"service"`
 	Error        bool   `json:"error"`
-	Hidden       bool   `json:"hidden"` // inside a collapsed subtree
+	// Hidden is true for a row drawn but hidden. The viewer does not draw
+	// the rows inside a collapsed subtree at all, nor, in a trace of more
+	// than 2000 visible spans, those far from the viewport.
+	Hidden bool `json:"hidden"`
 }
 
 // SpanRows reads the waterfall's rows in display order.
@@ -363,9 +366,10 @@ func Click(ctx context.Context, selector string) error {
 	return nil
 }
 
-// Eval evaluates js in the page and decodes its JSON result into T.
+// Eval evaluates js in the page, waits for it if it is a promise, and
+// decodes its JSON result into T.
 func Eval[T any](ctx context.Context, js string) (T, error) {
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		return v, fmt.Errorf("evaluate %.80s: %w", js, err)
 	}

@@ -820,10 +820,9 @@
     axisEl.innerHTML = ticks;
     waterfall.style.setProperty("--tick", `${((step / total) * 100).toFixed(4)}%`);
 
-    // All rows as one string: one parse, one layout, fast at 1000s of spans.
-    const parts = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) parts[i] = rowHTML(rows[i], colours, total);
-    rowsEl.innerHTML = parts.join("");
+    waterfall.scrollTop = 0;
+    computeVisible();
+    renderWindow(true);
     waterfall.classList.toggle("no-crit", !$("#crit-toggle").checked);
     traceView.dataset.traceId = data.trace_id;
   }
@@ -838,10 +837,11 @@
     // The label goes after the bar; the timeline keeps a right margin so
     // that it fits even for a bar that ends the trace.
     const dpos = `left:calc(${(left + width).toFixed(3)}% + 4px)`;
+    const closed = cur.collapsed.has(s.span_id);
     const tog = r.kids
-      ? `<button type="button" class="tog" aria-label="Collapse" aria-expanded="true">▼</button>`
+      ? `<button type="button" class="tog" aria-label="${closed ? "Expand" : "Collapse"}" aria-expanded="${!closed}">${closed ? "▶" : "▼"}</button>`
       : `<span class="tog leaf"></span>`;
-    const crit = cur.crit.has(s.span_id) ? " crit" : "";
+    const crit = (cur.crit.has(s.span_id) ? " crit" : "") + (cur.sel === s.span_id ? " sel" : "");
     const orphan = cur.orphans.has(s.span_id) ? `<span class="orphan" title="Parent ${esc(s.parent_span_id)} is not in this trace">⚠</span>` : "";
     return `<div class="span-row${s.error ? " err" : ""}${crit}" data-idx="${r.idx}" data-span-id="${esc(s.span_id)}" data-parent-span-id="${esc(s.parent_span_id)}" data-depth="${r.depth}" data-service="${esc(s.service)}" title="${esc(s.name)} · ${esc(s.service)} · ${label}">` +
       `<div class="nm"><span class="ind" style="width:${indent + 4}px"></span>${tog}` +
@@ -855,25 +855,71 @@
       `</div>`;
   }
 
-  function applyCollapse() {
-    const els = rowsEl.children;
+  // The waterfall draws only the rows near the viewport once a trace has
+  // more than FULL_ROWS visible, so that 10,000 spans draw their first
+  // screen at once and scroll at frame rate: rows are ROW_H pixels high
+  // (the CSS's --row-h), the rows container keeps the full height, and its
+  // top padding places the window. Smaller traces draw every row, so that
+  // the whole tree is in the page (the tests read it).
+  const ROW_H = 24;
+  const FULL_ROWS = 2000;
+  const OVERSCAN = 60;
+
+  // computeVisible lists the rows not inside a collapsed subtree.
+  function computeVisible() {
+    const vis = [];
     let hideUntil = 0;
     for (let i = 0; i < cur.rows.length; i++) {
+      if (i < hideUntil) continue;
+      vis.push(i);
       const r = cur.rows[i];
-      const hide = i < hideUntil;
-      if (els[i].hidden !== hide) els[i].hidden = hide;
-      const closed = cur.collapsed.has(r.s.span_id);
-      if (!hide && closed) hideUntil = Math.max(hideUntil, r.end);
-      if (r.kids) {
-        const tog = els[i].querySelector(".tog");
-        const want = closed ? "▶" : "▼";
-        if (tog.textContent !== want) {
-          tog.textContent = want;
-          tog.setAttribute("aria-expanded", String(!closed));
-          tog.setAttribute("aria-label", closed ? "Expand" : "Collapse");
-        }
-      }
+      if (r.kids && cur.collapsed.has(r.s.span_id)) hideUntil = Math.max(hideUntil, r.end);
     }
+    cur.vis = vis;
+  }
+
+  function renderWindow(force) {
+    const vis = cur.vis;
+    let a = 0, b = vis.length;
+    if (vis.length > FULL_ROWS) {
+      const top = Math.floor((waterfall.scrollTop - rowsEl.offsetTop) / ROW_H);
+      const need = [Math.max(0, top), Math.min(vis.length, top + Math.ceil(waterfall.clientHeight / ROW_H) + 1)];
+      // Keep the drawn window while the viewport is inside it: most
+      // scroll events then cost nothing.
+      if (!force && cur.win && cur.win[2] === vis.length && cur.win[0] <= need[0] && need[1] <= cur.win[1]) return;
+      a = Math.min(Math.max(0, need[0] - OVERSCAN), Math.max(0, vis.length - 1));
+      b = Math.min(vis.length, need[1] + OVERSCAN);
+    }
+    if (!force && cur.win && cur.win[0] === a && cur.win[1] === b && cur.win[2] === vis.length) return;
+    cur.win = [a, b, vis.length];
+    const parts = new Array(b - a);
+    for (let k = a; k < b; k++) parts[k - a] = rowHTML(cur.rows[vis[k]], cur.colours, cur.total);
+    rowsEl.style.paddingTop = `${a * ROW_H}px`;
+    rowsEl.style.height = `${vis.length * ROW_H}px`;
+    rowsEl.innerHTML = parts.join("");
+  }
+
+  waterfall.addEventListener("scroll", () => {
+    if (cur && cur.vis && cur.vis.length > FULL_ROWS) renderWindow(false);
+  }, { passive: true });
+  window.addEventListener("resize", () => {
+    if (cur && cur.vis && !traceView.hidden) renderWindow(false);
+  });
+
+  function applyCollapse() {
+    computeVisible();
+    renderWindow(true);
+  }
+
+  // rowEl returns the drawn row of spanID, or null.
+  const rowEl = (spanID) => rowsEl.querySelector(`.span-row[data-span-id="${spanID}"]`);
+
+  // scrollToRow brings the visible row at position p into view.
+  function scrollToRow(p) {
+    const head = waterfall.querySelector(".wf-header").offsetHeight;
+    const top = rowsEl.offsetTop + p * ROW_H;
+    if (top - head < waterfall.scrollTop) waterfall.scrollTop = top - head;
+    else if (top + ROW_H > waterfall.scrollTop + waterfall.clientHeight) waterfall.scrollTop = top + ROW_H - waterfall.clientHeight;
   }
 
   function toggle(spanID, open) {
@@ -908,12 +954,10 @@
 
   waterfall.addEventListener("keydown", (e) => {
     if (!cur || !cur.sel) return;
-    const i = cur.byId.get(cur.sel).row.idx;
-    const els = rowsEl.children;
+    const p = cur.vis.indexOf(cur.byId.get(cur.sel).row.idx);
     const move = (dir) => {
-      for (let j = i + dir; j >= 0 && j < els.length; j += dir) {
-        if (!els[j].hidden) return selectSpan(els[j].dataset.spanId, true);
-      }
+      const q = p + dir;
+      if (q >= 0 && q < cur.vis.length) selectSpan(cur.rows[cur.vis[q]].s.span_id, true);
     };
     switch (e.key) {
       case "ArrowDown": e.preventDefault(); move(1); break;
@@ -926,8 +970,8 @@
 
   function selectSpan(spanID, updateURL) {
     if (!cur) return;
-    const prev = cur.sel && cur.byId.get(cur.sel);
-    if (prev) rowsEl.children[prev.row.idx].classList.remove("sel");
+    const prev = cur.sel && rowEl(cur.sel);
+    if (prev) prev.classList.remove("sel");
     const n = spanID && cur.byId.get(spanID);
     cur.sel = n ? spanID : null;
     if (updateURL) {
@@ -940,13 +984,18 @@
       return;
     }
     // Reveal a span hidden inside a collapsed subtree.
+    let opened = false;
     for (const r of cur.rows) {
-      if (cur.collapsed.has(r.s.span_id) && r.idx < n.row.idx && n.row.idx < r.end) cur.collapsed.delete(r.s.span_id);
+      if (cur.collapsed.has(r.s.span_id) && r.idx < n.row.idx && n.row.idx < r.end) {
+        cur.collapsed.delete(r.s.span_id);
+        opened = true;
+      }
     }
-    applyCollapse();
-    const el = rowsEl.children[n.row.idx];
-    el.classList.add("sel");
-    el.scrollIntoView({ block: "nearest" });
+    if (opened) computeVisible();
+    scrollToRow(cur.vis.indexOf(n.row.idx));
+    renderWindow(opened);
+    const el = rowEl(spanID);
+    if (el) el.classList.add("sel");
     renderDetail(n.s);
   }
 
