@@ -182,6 +182,33 @@ func TestMCPViewsInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("compare", func(t *testing.T) {
+		ctx := browsertest.NewTab(t, browser)
+		ok(browsertest.Navigate(ctx, u("/ui/?session=s1")))
+		ok(browsertest.WaitList(ctx))
+		a, b := f.s1Traces[1], f.s1Traces[3] // 10 ms and 30 ms backend calls
+		ok(browsertest.Click(ctx, fmt.Sprintf(`input.cmp[data-trace-id="%s"]`, a)))
+		if loc := location(ctx); strings.Contains(loc, "trace=") {
+			t.Fatalf("checking a trace opened it: %s", loc)
+		}
+		ok(browsertest.Click(ctx, fmt.Sprintf(`input.cmp[data-trace-id="%s"]`, b)))
+		ok(browsertest.Click(ctx, `#compare-btn`))
+		ok(browsertest.WaitFor(ctx, `document.querySelector('#compare-view[data-loaded]')`))
+		type cmpRow struct {
+			Key   string  `json:"key"`
+			Delta float64 `json:"delta"`
+		}
+		rows, err := browsertest.Eval[[]cmpRow](ctx, `[...document.querySelectorAll('#compare-table tr[data-key]')].map(r => ({key: r.dataset.key, delta: +r.querySelector('.delta').dataset.deltaMs}))`)
+		ok(err)
+		if len(rows) != 3 || rows[0].Key != "tracegate tools/call weather_get_weather" || rows[0].Delta != 20 ||
+			rows[2].Key != "tracegate tools/call weather_get_weather › tracegate tools/call get_weather › weather tools/call get_weather" || rows[2].Delta != 20 {
+			t.Errorf("comparison rows: got %+v, want the three spans matched by path, each 20 ms slower in B", rows)
+		}
+		// Each side links to its trace.
+		ok(browsertest.Click(ctx, fmt.Sprintf(`#compare-head a[data-trace-id="%s"]`, b)))
+		ok(browsertest.WaitTrace(ctx, b.String()))
+	})
+
 	t.Run("trace", func(t *testing.T) {
 		ctx := browsertest.NewTab(t, browser)
 		// A tool that returned isError says so.

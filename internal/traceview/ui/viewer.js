@@ -130,10 +130,10 @@
   }
 
   // The views: one section each; route shows one and hides the others.
-  const VIEWS = ["list", "trace", "sessions", "tools", "backends"];
+  const VIEWS = ["list", "trace", "compare", "sessions", "tools", "backends"];
   function showOnly(name) {
     for (const v of VIEWS) $(`#${v}-view`).hidden = v !== name;
-    const tab = name === "list" || name === "trace" ? "traces" : name;
+    const tab = name === "list" || name === "trace" || name === "compare" ? "traces" : name;
     for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.dataset.tab === tab);
   }
 
@@ -142,6 +142,7 @@
     const id = q.get("trace");
     const view = q.get("view");
     if (id) showTrace(id, q.get("span"));
+    else if (q.get("compare")) showCompare(q.get("compare"));
     else if (view === "sessions") showSessions(q);
     else if (view === "tools") showTools(q);
     else if (view === "backends") showBackends(q);
@@ -260,7 +261,24 @@
     }
   }
 
+  // Two checked traces can be compared.
+  const checked = new Set();
+  const compareBtn = $("#compare-btn");
+  listBody.addEventListener("change", (e) => {
+    const box = e.target.closest("input.cmp");
+    if (!box) return;
+    if (box.checked) checked.add(box.dataset.traceId);
+    else checked.delete(box.dataset.traceId);
+    while (checked.size > 2) checked.delete(checked.values().next().value);
+    for (const b of listBody.querySelectorAll("input.cmp")) b.checked = checked.has(b.dataset.traceId);
+    compareBtn.hidden = checked.size !== 2;
+  });
+  compareBtn.addEventListener("click", () => {
+    if (checked.size === 2) navigate(`/ui/?compare=${[...checked].join(",")}`);
+  });
+
   listBody.addEventListener("click", (e) => {
+    if (e.target.closest("input.cmp")) return;
     const tr = e.target.closest("tr[data-trace-id]");
     if (!tr) return;
     if (e.target.closest("a") && (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0)) return;
@@ -427,7 +445,7 @@
         : "";
       const pct = Math.max((t.duration_ms / maxDur) * 100, 0.5);
       html += `<tr data-trace-id="${esc(t.trace_id)}" tabindex="0"${t.error ? ' class="err"' : ""}>` +
-        `<td class="t-start" title="${esc(t.start_time)}">${date}${fmtClock(d)}</td>` +
+        `<td class="t-start" title="${esc(t.start_time)}"><input type="checkbox" class="cmp" data-trace-id="${esc(t.trace_id)}" title="Check two traces to compare them"${checked.has(t.trace_id) ? " checked" : ""}>${date}${fmtClock(d)}</td>` +
         `<td class="t-root"><div class="rc"><a href="/ui/?trace=${esc(t.trace_id)}" data-nav>${esc(t.root_name)}</a><span class="svc-of">${esc(t.root_service)}</span>${err}</div></td>` +
         `<td>${t.services.map((s) => chip(s, colours)).join("")}</td>` +
         `<td class="num">${fmtInt(t.span_count)}</td>` +
@@ -435,6 +453,69 @@
         `</tr>`;
     }
     return html;
+  }
+
+  // ---------- comparison ----------
+  // Two traces side by side, span by span: spans are matched by their path
+  // (service and name of each ancestor, then their own), so that the same
+  // call in two requests lines up; time is the sum over matched spans.
+
+  async function showCompare(ids) {
+    clearInterval(refreshTimer);
+    showOnly("compare");
+    document.title = "tracegate · compare";
+    const view = $("#compare-view");
+    delete view.dataset.loaded;
+    const head = $("#compare-head");
+    const tbody = $("#compare-table tbody");
+    tbody.innerHTML = "";
+    const [a, b] = ids.split(",");
+    if (!TRACE_ID.test(a || "") || !TRACE_ID.test(b || "")) {
+      head.innerHTML = `<div class="trace-msg">compare= takes two trace IDs of 32 hexadecimal digits, separated by a comma.</div>`;
+      return;
+    }
+    head.innerHTML = `<div class="trace-msg">Loading…</div>`;
+    let A, B;
+    try {
+      [A, B] = await Promise.all([getJSON(`/api/traces/${a}`), getJSON(`/api/traces/${b}`)]);
+    } catch (err) {
+      head.innerHTML = `<div class="crumbs"><a href="/ui/" data-nav>← All traces</a></div><div class="trace-msg">${esc(err.message)}</div>`;
+      return;
+    }
+    const side = (t, label) => `<span class="cmp-side"><b>${label}</b> <a href="/ui/?trace=${esc(t.trace_id)}" data-nav data-trace-id="${esc(t.trace_id)}">${esc(buildRows(t.spans).rows[0].s.name)}</a> <span class="muted">${fmtDur(t.duration_ms)} · ${fmtInt(t.span_count)} spans</span></span>`;
+    head.innerHTML = `<div class="crumbs"><a href="/ui/" data-nav>← All traces</a></div><h1>Comparison</h1><div class="meta">${side(A, "A")}${side(B, "B")}<span>B − A <b class="${B.duration_ms >= A.duration_ms ? "slower" : "faster"}">${fmtDelta(B.duration_ms - A.duration_ms)}</b></span></div>`;
+    const groups = new Map();
+    const add = (t, which) => {
+      const { rows } = buildRows(t.spans);
+      const path = [];
+      for (const r of rows) {
+        path.length = r.depth;
+        path.push(`${r.s.service} ${r.s.name}`);
+        const key = path.join(" › ");
+        let g = groups.get(key);
+        if (!g) groups.set(key, g = { key, depth: r.depth, label: path[path.length - 1], n: [0, 0], ms: [0, 0], err: [0, 0] });
+        g.n[which]++;
+        g.ms[which] += r.s.duration_ms;
+        if (r.s.error) g.err[which]++;
+      }
+    };
+    add(A, 0);
+    add(B, 1);
+    tbody.innerHTML = [...groups.values()].map((g) => {
+      const only = !g.n[0] ? " only-b" : !g.n[1] ? " only-a" : "";
+      const d = g.ms[1] - g.ms[0];
+      return `<tr class="cmp-row${only}" data-key="${esc(g.key)}">` +
+        `<td class="t-root"><div class="rc" style="padding-left:${Math.min(g.depth, 30) * 14}px"><span class="nm">${esc(g.label)}</span>${only ? `<span class="kind-tag">${only === " only-a" ? "only in A" : "only in B"}</span>` : ""}</div></td>` +
+        `<td class="num">${g.n[0] || "–"}${g.err[0] ? ` <span class="err-link">(${g.err[0]} failed)</span>` : ""}</td><td class="num">${g.n[0] ? fmtDur(g.ms[0]) : "–"}</td>` +
+        `<td class="num">${g.n[1] || "–"}${g.err[1] ? ` <span class="err-link">(${g.err[1]} failed)</span>` : ""}</td><td class="num">${g.n[1] ? fmtDur(g.ms[1]) : "–"}</td>` +
+        `<td class="num delta ${d > 0 ? "slower" : d < 0 ? "faster" : ""}" data-delta-ms="${d}">${fmtDelta(d)}</td></tr>`;
+    }).join("");
+    view.dataset.loaded = "1";
+  }
+
+  function fmtDelta(ms) {
+    if (Math.abs(ms) < 0.0005) return "0";
+    return `${ms > 0 ? "+" : "−"}${fmtDur(Math.abs(ms))}`;
   }
 
   // ---------- MCP views ----------
