@@ -392,3 +392,21 @@ func UploadFile(ctx context.Context, selector, path string) error {
 	}
 	return nil
 }
+
+// Drag presses the mouse at the fraction fromX of the width of the element
+// matching selector (at its vertical middle), moves it to toX, and
+// releases it there: real input events, so pointer capture works as for a
+// user.
+func Drag(ctx context.Context, selector string, fromX, toX float64) error {
+	type rect struct{ X, Y, W, H float64 }
+	sel, _ := json.Marshal(selector)
+	r, err := Eval[rect](ctx, `(() => { const b = document.querySelector(`+string(sel)+`).getBoundingClientRect(); return {X: b.left, Y: b.top, W: b.width, H: b.height} })()`)
+	if err != nil {
+		return err
+	}
+	y := r.Y + r.H/2
+	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(r.X+fromX*r.W, y, r.X+toX*r.W, y)); err != nil {
+		return fmt.Errorf("drag across %s: %w", selector, err)
+	}
+	return nil
+}

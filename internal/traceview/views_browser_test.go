@@ -234,6 +234,32 @@ func TestMCPViewsInBrowser(t *testing.T) {
 		if txt, _ := browsertest.Eval[string](ctx, `document.querySelector('#span-detail .res-attrs').innerText`); !strings.Contains(txt, "weather") {
 			t.Errorf("resource attributes: got %q, want service.name weather", txt)
 		}
+		// Dragging across the second half of the minimap zooms into it:
+		// the axis starts near the middle, and the first span's bar, which
+		// starts at 0, moves left out of view.
+		type zoomState struct {
+			First, Last string
+			Left        float64
+			Reset       bool
+		}
+		state := func() zoomState {
+			z, err := browsertest.Eval[zoomState](ctx, fmt.Sprintf(`(() => {
+				const t = [...document.querySelectorAll('#wf-axis .tick')].map(e => e.textContent);
+				return {First: t[0], Last: t[t.length-1], Left: parseFloat(document.querySelector('.span-row[data-span-id="%s"] .bar').dataset.from), Reset: !document.querySelector('#zoom-reset').hidden};
+			})()`, g.server))
+			ok(err)
+			return z
+		}
+		before := state()
+		ok(browsertest.Drag(ctx, "#minimap", 0.5, 0.98))
+		after := state()
+		if before.First != "0" || after.First == "0" || after.Left >= 0 || !after.Reset {
+			t.Errorf("zoom: before %+v, after %+v; want the axis to start past 0, the root's bar to start left of the view, and a zoom-out button", before, after)
+		}
+		ok(browsertest.Click(ctx, "#zoom-reset"))
+		if z := state(); z.First != "0" || z.Left != 0 || z.Reset {
+			t.Errorf("after zooming out: got %+v, want the whole trace again", z)
+		}
 		// The axis speaks in ms from 1 ms on.
 		tp := newProvider(t, s, "axis")
 		_, sp := tp.Tracer("t").Start(context.Background(), "short", trace.WithTimestamp(base))

@@ -750,6 +750,7 @@
     cur = null;
     rowsEl.innerHTML = "";
     axisEl.innerHTML = "";
+    $("#minimap").hidden = true;
     detail.hidden = true;
     detail.innerHTML = "";
     if (!TRACE_ID.test(id)) {
@@ -892,14 +893,10 @@
         ? `<div class="warn-line" id="missing-parents">⚠ ${orphans.length} span${orphans.length === 1 ? " has a parent" : "s have parents"} not in this trace, shown as root${orphans.length === 1 ? "" : "s"}: the parent's process may not export here, or its span has not arrived yet.</div>`
         : "");
 
-    // Time axis: about eight ticks at 1-2-5 steps.
-    const step = niceStep(total / 8);
-    let ticks = "";
-    for (let t = 0; t <= total * 1.0001; t += step) {
-      ticks += `<span class="tick" style="left:${((t / total) * 100).toFixed(3)}%">${fmtTick(t)}</span>`;
-    }
-    axisEl.innerHTML = ticks;
-    waterfall.style.setProperty("--tick", `${((step / total) * 100).toFixed(4)}%`);
+    cur.zoom = [0, total];
+    drawAxis();
+    $("#minimap").hidden = false;
+    drawMinimap();
 
     waterfall.scrollTop = 0;
     computeVisible();
@@ -908,11 +905,106 @@
     traceView.dataset.traceId = data.trace_id;
   }
 
-  function rowHTML(r, colours, total) {
+  // drawAxis labels the zoomed range with about eight ticks at 1-2-5 steps.
+  function drawAxis() {
+    const [z0, z1] = cur.zoom;
+    const span = Math.max(z1 - z0, 0.001);
+    const step = niceStep(span / 8);
+    let ticks = "";
+    for (let t = Math.ceil(z0 / step - 1e-9) * step; t <= z1 + span * 0.0001; t += step) {
+      ticks += `<span class="tick" style="left:${(((t - z0) / span) * 100).toFixed(3)}%">${fmtTick(t)}</span>`;
+    }
+    axisEl.innerHTML = ticks;
+    waterfall.style.setProperty("--tick", `${((step / span) * 100).toFixed(4)}%`);
+    const zoomed = z0 > 0 || z1 < cur.total;
+    waterfall.classList.toggle("zoomed", zoomed);
+    $("#zoom-reset").hidden = !zoomed;
+    const z = $("#mm-zoom");
+    z.hidden = !zoomed;
+    if (zoomed) {
+      z.style.left = `${(z0 / cur.total) * 100}%`;
+      z.style.width = `${((z1 - z0) / cur.total) * 100}%`;
+    }
+  }
+
+  // drawMinimap draws every span, one pixel row per span (scaled), over
+  // the whole trace's time.
+  function drawMinimap() {
+    const canvas = $("#minimap-canvas");
+    const W = canvas.width = Math.max(canvas.parentElement.clientWidth, 100);
+    const H = canvas.height;
+    const g = canvas.getContext("2d");
+    g.clearRect(0, 0, W, H);
+    const n = cur.rows.length;
+    const h = Math.max(H / n, 1);
+    for (const r of cur.rows) {
+      const s = r.s;
+      g.fillStyle = s.error ? "#cf222e" : colourOf(cur.colours, s.service);
+      g.fillRect((s.offset_ms / cur.total) * W, (r.idx / n) * H, Math.max((s.duration_ms / cur.total) * W, 1), h);
+    }
+  }
+
+  function zoomTo(z0, z1) {
+    if (!cur) return;
+    z0 = Math.max(0, z0);
+    z1 = Math.min(cur.total, z1);
+    if (z1 - z0 < cur.total / 10000) return;
+    cur.zoom = [z0, z1];
+    drawAxis();
+    renderWindow(true);
+  }
+
+  {
+    const mm = $("#minimap");
+    const sel = $("#mm-sel");
+    let from = null;
+    const frac = (e) => Math.min(Math.max((e.clientX - mm.getBoundingClientRect().left) / mm.clientWidth, 0), 1);
+    mm.addEventListener("pointerdown", (e) => {
+      if (!cur || e.button !== 0 || e.target.closest("button")) return;
+      from = { x: frac(e), y: (e.clientY - mm.getBoundingClientRect().top) / mm.clientHeight };
+      mm.setPointerCapture(e.pointerId);
+    });
+    mm.addEventListener("pointermove", (e) => {
+      if (!from) return;
+      const x = frac(e);
+      sel.hidden = false;
+      sel.style.left = `${Math.min(from.x, x) * 100}%`;
+      sel.style.width = `${Math.abs(x - from.x) * 100}%`;
+    });
+    mm.addEventListener("pointerup", (e) => {
+      if (!from) return;
+      const x = frac(e);
+      sel.hidden = true;
+      const start = from;
+      from = null;
+      if (Math.abs(x - start.x) * mm.clientWidth > 4) {
+        zoomTo(Math.min(start.x, x) * cur.total, Math.max(start.x, x) * cur.total);
+        return;
+      }
+      // A click: scroll to the span drawn at that height.
+      const r = cur.rows[Math.min(Math.floor(start.y * cur.rows.length), cur.rows.length - 1)];
+      const p = cur.vis.indexOf(r.idx);
+      if (p >= 0) {
+        waterfall.scrollTop = rowsEl.offsetTop + p * ROW_H - waterfall.clientHeight / 3;
+        renderWindow(false);
+      }
+    });
+    mm.addEventListener("dblclick", () => zoomTo(0, cur ? cur.total : 0));
+    $("#zoom-reset").addEventListener("click", () => zoomTo(0, cur.total));
+    window.addEventListener("resize", () => { if (cur && !traceView.hidden) drawMinimap(); });
+  }
+
+  function rowHTML(r, colours) {
     const s = r.s;
     const colour = colourOf(colours, s.service);
-    const left = (s.offset_ms / total) * 100;
-    const width = (s.duration_ms / total) * 100;
+    const [z0, z1] = cur.zoom;
+    const zspan = Math.max(z1 - z0, 0.001);
+    // Zoomed, a bar is cut to the range; one wholly outside it is not drawn.
+    const from = ((s.offset_ms - z0) / zspan) * 100;
+    const to = from + (s.duration_ms / zspan) * 100;
+    const outside = to < 0 || from > 100;
+    const left = outside ? 0 : Math.max(from, 0);
+    const width = outside ? 0 : Math.min(to, 100) - left;
     const indent = Math.min(r.depth, 40) * 14;
     const label = fmtDur(s.duration_ms);
     // The label goes after the bar; the timeline keeps a right margin so
@@ -931,7 +1023,7 @@
       `<span class="svc">${esc(s.service)}</span>` +
       `<span class="span-name">${esc(s.name)}</span>` +
       `</div>` +
-      `<div class="tl"><div class="bar${s.error ? " errbar" : ""}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%${s.error ? "" : `;background-color:${colour}`}"></div>` +
+      `<div class="tl"><div class="bar${s.error ? " errbar" : ""}${outside ? " out" : ""}" data-from="${from.toFixed(3)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%${s.error ? "" : `;background-color:${colour}`}"></div>` +
       `<span class="d" style="${dpos}">${label}</span></div>` +
       `</div>`;
   }
@@ -974,7 +1066,7 @@
     if (!force && cur.win && cur.win[0] === a && cur.win[1] === b && cur.win[2] === vis.length) return;
     cur.win = [a, b, vis.length];
     const parts = new Array(b - a);
-    for (let k = a; k < b; k++) parts[k - a] = rowHTML(cur.rows[vis[k]], cur.colours, cur.total);
+    for (let k = a; k < b; k++) parts[k - a] = rowHTML(cur.rows[vis[k]], cur.colours);
     rowsEl.style.paddingTop = `${a * ROW_H}px`;
     rowsEl.style.height = `${vis.length * ROW_H}px`;
     rowsEl.innerHTML = parts.join("");
