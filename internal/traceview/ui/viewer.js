@@ -385,6 +385,7 @@
   }
 
   function renderScatter(traces) {
+    scatterTraces = traces;
     const el = $("#scatter");
     if (!traces.length) {
       el.innerHTML = "";
@@ -392,7 +393,8 @@
       return;
     }
     // Drawn at the element's own pixel size, so that dots stay round.
-    const W = Math.max(el.clientWidth - 32, 300), H = 120, padL = 56, padR = 12, padT = 8, padB = 20;
+    // (The element itself has no width while it is empty.)
+    const W = Math.max(el.parentElement.clientWidth - 32, 300), H = 120, padL = 56, padR = 12, padT = 8, padB = 20;
     const ts = traces.map((t) => Date.parse(t.start_time));
     const t0 = Math.min(...ts), t1 = Math.max(...ts, t0 + 1);
     const ds = traces.map((t) => Math.max(t.duration_ms, 0.001));
@@ -411,6 +413,8 @@
     el.innerHTML = svg + "</svg>";
     el.dataset.dots = String(traces.length);
   }
+  let scatterTraces = null;
+  window.addEventListener("resize", () => { if (scatterTraces && !listView.hidden) renderScatter(scatterTraces); });
   $("#scatter").addEventListener("click", (e) => {
     const dot = e.target.closest("circle[data-trace-id]");
     if (dot) navigate(`/ui/?trace=${dot.dataset.traceId}`);
