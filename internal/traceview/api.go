@@ -157,18 +157,26 @@ type linkJSON struct {
 }
 
 func (s *Store) serveTrace(w http.ResponseWriter, r *http.Request) {
+	if id, spans, ok := s.traceOfPath(w, r); ok {
+		writeJSON(w, http.StatusOK, s.detail(id, spans))
+	}
+}
+
+// traceOfPath returns the spans of the trace the path's {trace_id} names,
+// or answers 400 or 404 and returns false.
+func (s *Store) traceOfPath(w http.ResponseWriter, r *http.Request) (trace.TraceID, []*span, bool) {
 	raw := r.PathValue("trace_id")
 	id, err := trace.TraceIDFromHex(strings.ToLower(raw))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, &paramError{"trace_id", strconv.Quote(raw) + " is not 32 hex digits"})
-		return
+		return id, nil, false
 	}
 	spans := s.lookup(id)
 	if len(spans) == 0 {
 		writeError(w, http.StatusNotFound, &paramError{"trace_id", "trace " + id.String() + " is not in the store"})
-		return
+		return id, nil, false
 	}
-	writeJSON(w, http.StatusOK, s.detail(id, spans))
+	return id, spans, true
 }
 
 func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -225,15 +224,8 @@ func otlpValue(v attribute.Value) otlpJSON {
 }
 
 func (s *Store) serveTraceOTLP(w http.ResponseWriter, r *http.Request) {
-	raw := r.PathValue("trace_id")
-	id, err := trace.TraceIDFromHex(strings.ToLower(raw))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, &paramError{"trace_id", strconv.Quote(raw) + " is not 32 hex digits"})
-		return
-	}
-	spans := s.lookup(id)
-	if len(spans) == 0 {
-		writeError(w, http.StatusNotFound, &paramError{"trace_id", "trace " + id.String() + " is not in the store"})
+	id, spans, ok := s.traceOfPath(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="trace-`+id.String()+`.otlp.json"`)

@@ -75,14 +75,10 @@ func parseFilter(q url.Values, now time.Time) (filter, error) {
 		limit:   defaultLimit,
 		sort:    sortStart,
 	}
-	if v := q.Get("error"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return f, &paramError{"error", fmt.Sprintf("%q is not true or false", v)}
-		}
-		f.errors = &b
-	}
 	var err error
+	if f.errors, err = parseBool(q, "error"); err != nil {
+		return f, err
+	}
 	if f.minDuration, err = parseDuration(q, "min_duration"); err != nil {
 		return f, err
 	}
@@ -133,12 +129,8 @@ func parseFilter(q url.Values, now time.Time) (filter, error) {
 	default:
 		return f, &paramError{"sort", fmt.Sprintf("%q is not start, duration or spans", v)}
 	}
-	switch v := q.Get("order"); v {
-	case "", "desc":
-	case "asc":
-		f.asc = true
-	default:
-		return f, &paramError{"order", fmt.Sprintf("%q is not asc or desc", v)}
+	if f.asc, err = parseOrder(q); err != nil {
+		return f, err
 	}
 	if f.limit, err = parseInt(q, "limit", 1, maxLimit, defaultLimit); err != nil {
 		return f, err
@@ -147,6 +139,32 @@ func parseFilter(q url.Values, now time.Time) (filter, error) {
 		return f, err
 	}
 	return f, nil
+}
+
+// parseOrder reads order=asc|desc; it returns true for asc.
+func parseOrder(q url.Values) (bool, error) {
+	switch v := q.Get("order"); v {
+	case "", "desc":
+		return false, nil
+	case "asc":
+		return true, nil
+	default:
+		return false, &paramError{"order", fmt.Sprintf("%q is not asc or desc", v)}
+	}
+}
+
+// parseBool reads a boolean parameter as strconv.ParseBool does; nil
+// when it is absent.
+func parseBool(q url.Values, name string) (*bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, &paramError{name, fmt.Sprintf("%q is not true or false", v)}
+	}
+	return &b, nil
 }
 
 func parseDuration(q url.Values, name string) (time.Duration, error) {

@@ -254,14 +254,9 @@ func parseToolQuery(q url.Values) (toolQuery, error) {
 		}
 		tq.sort = v
 	}
-	switch v := q.Get("order"); v {
-	case "", "desc":
-	case "asc":
-		tq.asc = true
-	default:
-		return tq, &paramError{"order", fmt.Sprintf("%q is not asc or desc", v)}
-	}
-	return tq, nil
+	var err error
+	tq.asc, err = parseOrder(q)
+	return tq, err
 }
 
 // window is the time the store covers: from its oldest span's start to
@@ -375,20 +370,4 @@ func quantile(sorted []int64, q float64) int64 {
 	}
 	i := int(q*float64(len(sorted))+0.999999) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-func parseBool(q url.Values, name string) (*bool, error) {
-	v := q.Get(name)
-	if v == "" {
-		return nil, nil
-	}
-	switch v {
-	case "true":
-		b := true
-		return &b, nil
-	case "false":
-		b := false
-		return &b, nil
-	}
-	return nil, &paramError{name, fmt.Sprintf("%q is not true or false", v)}
 }
