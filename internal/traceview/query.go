@@ -426,7 +426,8 @@ func (s *Store) list(f filter) ([]*summary, int) {
 			all = append(all, e)
 		}
 	}
-	slices.SortFunc(all, func(a, b entry) int {
+	matched := len(all)
+	all = firstSorted(all, f.offset+f.limit, func(a, b entry) int {
 		c := cmpInt64(b.key, a.key)
 		if f.asc {
 			c = -c
@@ -439,7 +440,6 @@ func (s *Store) list(f filter) ([]*summary, int) {
 		}
 		return c
 	})
-	matched := len(all)
 	all = all[min(f.offset, len(all)):]
 	out := make([]*summary, min(len(all), f.limit))
 	for i := range out {

@@ -152,10 +152,10 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		}
 		picked = append(picked, int32(i))
 	}
-	slices.SortFunc(picked, func(x, y int32) int {
+	matched := len(picked)
+	picked = firstSorted(picked, sq.offset+sq.limit, func(x, y int32) int {
 		return cmp.Or(cmp.Compare(aggs[y].last, aggs[x].last), strings.Compare(keys[x], keys[y]))
 	})
-	matched := len(picked)
 	picked = picked[min(sq.offset, len(picked)):]
 	picked = picked[:min(sq.limit, len(picked))]
 	out := make([]*sessionJSON, len(picked))

@@ -314,7 +314,10 @@
 
   async function loadList(q, quiet) {
     const seq = ++listSeq;
-    if (!quiet) listStatus.textContent = "Loading…";
+    if (!quiet) {
+      listStatus.textContent = "Loading…";
+      delete $("#trace-list").dataset.loaded; // until this search's rows are drawn
+    }
     let body;
     try {
       body = await getJSON(`/api/traces?${q}`);
