@@ -35,7 +35,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 	rt := &runtime{cfg: cfg, log: log}
 	var procs []sdktrace.SpanProcessor
 	if v := cfg.Telemetry.Viewer; v.Enabled == nil || *v.Enabled {
-		rt.store = traceview.NewStore(v.MaxSpans)
+		rt.store = traceview.New(traceview.Limits{MaxSpans: v.MaxSpans, MaxBytes: v.MaxBytes})
 		procs = append(procs, rt.store)
 	}
 	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: version, Logger: log})

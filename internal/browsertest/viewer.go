@@ -180,7 +180,10 @@ type Row struct {
 	Name         string `json:"name"`
 	Service      string `json:"service"`
 	Error        bool   `json:"error"`
-	Hidden       bool   `json:"hidden"` // inside a collapsed subtree
+	// Hidden is true for a row drawn but hidden. The viewer does not draw
+	// the rows inside a collapsed subtree at all, nor, in a trace of more
+	// than 2000 visible spans, those far from the viewport.
+	Hidden bool `json:"hidden"`
 }
 
 // SpanRows reads the waterfall's rows in display order.
@@ -333,4 +336,77 @@ func StoreStats(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("store figures never shown: %w", err)
 	}
 	return s, nil
+}
+
+// The helpers below are generic: they drive any page of the viewer by CSS
+// selector and script, for its views beyond the trace list and waterfall.
+
+// Navigate loads url in the tab.
+func Navigate(ctx context.Context, url string) error {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return fmt.Errorf("open %s: %w", url, err)
+	}
+	return nil
+}
+
+// WaitFor polls the page until the expression js is truthy.
+func WaitFor(ctx context.Context, js string) error {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+js+")", pollOpts...)); err != nil {
+		return fmt.Errorf("wait for %s: %w", js, err)
+	}
+	return nil
+}
+
+// Click clicks the first element matching the CSS selector, with the
+// mouse at its centre, as a user would.
+func Click(ctx context.Context, selector string) error {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
+		return fmt.Errorf("click %s: %w", selector, err)
+	}
+	return nil
+}
+
+// Eval evaluates js in the page, waits for it if it is a promise, and
+// decodes its JSON result into T.
+func Eval[T any](ctx context.Context, js string) (T, error) {
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return v, fmt.Errorf("evaluate %.80s: %w", js, err)
+	}
+	return v, nil
+}
+
+// Viewport resizes the tab's viewport, in CSS pixels.
+func Viewport(ctx context.Context, width, height int64) error {
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		return fmt.Errorf("viewport %dx%d: %w", width, height, err)
+	}
+	return nil
+}
+
+// UploadFile sets the file of the file input matching selector, as
+// choosing it in the file dialog does; the input's change event fires.
+func UploadFile(ctx context.Context, selector, path string) error {
+	if err := chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(selector), []string{path}, chromedp.NodeReady)); err != nil {
+		return fmt.Errorf("upload %s into %s: %w", path, selector, err)
+	}
+	return nil
+}
+
+// Drag presses the mouse at the fraction fromX of the width of the element
+// matching selector (at its vertical middle), moves it to toX, and
+// releases it there: real input events, so pointer capture works as for a
+// user.
+func Drag(ctx context.Context, selector string, fromX, toX float64) error {
+	type rect struct{ X, Y, W, H float64 }
+	sel, _ := json.Marshal(selector)
+	r, err := Eval[rect](ctx, `(() => { const b = document.querySelector(`+string(sel)+`).getBoundingClientRect(); return {X: b.left, Y: b.top, W: b.width, H: b.height} })()`)
+	if err != nil {
+		return err
+	}
+	y := r.Y + r.H/2
+	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(r.X+fromX*r.W, y, r.X+toX*r.W, y)); err != nil {
+		return fmt.Errorf("drag across %s: %w", selector, err)
+	}
+	return nil
 }

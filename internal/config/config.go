@@ -186,6 +186,10 @@ type Sampler struct {
 type Viewer struct {
 	Enabled  *bool `yaml:"enabled"`   // default true
 	MaxSpans int   `yaml:"max_spans"` // default 100000
+	// MaxBytes bounds the store's estimate of the heap its spans hold,
+	// whatever their size: oldest traces are evicted to stay under it.
+	// Default 268435456 (256 MiB); at least 1 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // Log configures the process log.

@@ -17,7 +17,11 @@ const (
 	DefaultServiceName        = "tracegate"
 	DefaultOTLPTimeout        = 10 * time.Second
 	DefaultViewerMaxSpans     = 100_000
-	DefaultPluginTimeout      = time.Second
+	DefaultViewerMaxBytes     = 256 << 20
+	// MinViewerMaxBytes is the smallest telemetry.viewer.max_bytes
+	// accepted: below it the store would hold only a few large traces.
+	MinViewerMaxBytes    = 1 << 20
+	DefaultPluginTimeout = time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -80,6 +84,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if t.Viewer.MaxSpans == 0 {
 		t.Viewer.MaxSpans = DefaultViewerMaxSpans
+	}
+	if t.Viewer.MaxBytes == 0 {
+		t.Viewer.MaxBytes = DefaultViewerMaxBytes
 	}
 	if t.Propagators == nil {
 		t.Propagators = []string{"tracecontext", "baggage"}

@@ -20,7 +20,7 @@ func TestDefault(t *testing.T) {
 			Exporter:    "none",
 			OTLP:        OTLP{Protocol: "http/protobuf", Timeout: Duration(10 * time.Second)},
 			Sampler:     Sampler{Ratio: new(1.0)},
-			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000},
+			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000, MaxBytes: 256 << 20},
 			Propagators: []string{"tracecontext", "baggage"},
 			HTTPSpans:   new(false),
 		},

@@ -89,7 +89,7 @@ func TestLoadFull(t *testing.T) {
 				Headers: map[string]string{"X-Scope-OrgID": "demo"}, Timeout: Duration(5 * time.Second),
 			},
 			Sampler:     Sampler{Ratio: new(0.25)},
-			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000},
+			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000, MaxBytes: 256 << 20},
 			Propagators: []string{"tracecontext", "baggage"},
 			HTTPSpans:   new(true),
 		},

@@ -263,6 +263,9 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	if t.Viewer.MaxSpans < 0 || t.Viewer.MaxSpans == 0 && (t.Viewer.Enabled == nil || *t.Viewer.Enabled) {
 		add(p+".viewer.max_spans", "must be positive")
 	}
+	if t.Viewer.MaxBytes < MinViewerMaxBytes && (t.Viewer.MaxBytes != 0 || t.Viewer.Enabled == nil || *t.Viewer.Enabled) {
+		add(p+".viewer.max_bytes", "must be at least %d (1 MiB)", MinViewerMaxBytes)
+	}
 	for i, name := range t.Propagators {
 		switch name {
 		case "tracecontext", "baggage", "none":

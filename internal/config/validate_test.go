@@ -93,6 +93,10 @@ func TestValidate(t *testing.T) {
 		{"ratio NaN", "telemetry: {sampler: {ratio: .nan}}", []string{"telemetry.sampler.ratio: must be within [0, 1]"}},
 		{"ratio 0 is fine", "telemetry: {sampler: {ratio: 0}}", nil},
 		{"max_spans", "telemetry: {viewer: {max_spans: -5}}", []string{"telemetry.viewer.max_spans: must be positive"}},
+		{"max_bytes negative", "telemetry: {viewer: {max_bytes: -1}}", []string{"telemetry.viewer.max_bytes: must be at least 1048576 (1 MiB)"}},
+		{"max_bytes too small", "telemetry: {viewer: {max_bytes: 4096}}", []string{"telemetry.viewer.max_bytes: must be at least 1048576 (1 MiB)"}},
+		{"max_bytes 1 MiB is fine", "telemetry: {viewer: {max_bytes: 1048576}}", nil},
+		{"max_bytes ignored when off", "telemetry: {viewer: {enabled: false, max_bytes: 0}}", nil},
 		{"propagators", "telemetry: {propagators: [tracecontext, b3]}", []string{`telemetry.propagators[1]: unknown propagator "b3"; use tracecontext, baggage or none`}},
 		{"service name", "telemetry: {service_name: ''}", nil}, // empty means default
 

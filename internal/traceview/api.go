@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -25,7 +26,14 @@ func (s *Store) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/traces", s.serveList)
 	mux.HandleFunc("GET /api/traces/{trace_id}", s.serveTrace)
+	mux.HandleFunc("GET /api/traces/{trace_id}/otlp", s.serveTraceOTLP)
 	mux.HandleFunc("GET /api/services", s.serveServices)
+	mux.HandleFunc("GET /api/sessions", s.serveSessions)
+	mux.HandleFunc("GET /api/tools", s.serveTools)
+	mux.HandleFunc("GET /api/backends", s.serveBackends)
+	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, &paramError{"path", r.URL.Path + " is not an API path"})
+	})
 	mux.Handle("GET /ui/", uiHandler())
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	return mux
@@ -40,6 +48,7 @@ func TraceURL(base, traceID string) string {
 type listResponse struct {
 	Traces       []*summary `json:"traces"`
 	Matched      int        `json:"matched"`
+	Offset       int        `json:"offset"`
 	StoredSpans  int        `json:"stored_spans"`
 	StoredTraces int        `json:"stored_traces"`
 	DroppedSpans uint64     `json:"dropped_spans"`
@@ -47,7 +56,7 @@ type listResponse struct {
 }
 
 func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
+	f, err := parseFilter(r.URL.Query(), time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -60,11 +69,34 @@ func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, listResponse{
 		Traces:       traces,
 		Matched:      matched,
+		Offset:       f.offset,
 		StoredSpans:  st.Spans,
 		StoredTraces: st.Traces,
 		DroppedSpans: st.Dropped,
 		MaxSpans:     s.max,
 	})
+}
+
+func (s *Store) serveSessions(w http.ResponseWriter, r *http.Request) {
+	q, err := parseSessionQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessions(q))
+}
+
+func (s *Store) serveTools(w http.ResponseWriter, r *http.Request) {
+	q, err := parseToolQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.tools(q))
+}
+
+func (s *Store) serveBackends(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.backendsView())
 }
 
 func (s *Store) serveServices(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +111,9 @@ type traceResponse struct {
 	Services      []string   `json:"services"`
 	SpanCount     int        `json:"span_count"`
 	Spans         []spanJSON `json:"spans"`
+	// Resources are the attributes of each process that sent spans;
+	// spans name theirs by index.
+	Resources []map[string]any `json:"resources"`
 }
 
 type spanJSON struct {
@@ -88,6 +123,7 @@ type spanJSON struct {
 	Name          string         `json:"name"`
 	Kind          string         `json:"kind"` // internal, server, client, producer, consumer
 	Service       string         `json:"service"`
+	Resource      int            `json:"resource"` // index in the trace's resources
 	StartTime     string         `json:"start_time"`
 	EndTime       string         `json:"end_time"`
 	StartUnixNano string         `json:"start_unix_nano"`
@@ -121,18 +157,26 @@ type linkJSON struct {
 }
 
 func (s *Store) serveTrace(w http.ResponseWriter, r *http.Request) {
+	if id, spans, ok := s.traceOfPath(w, r); ok {
+		writeJSON(w, http.StatusOK, s.detail(id, spans))
+	}
+}
+
+// traceOfPath returns the spans of the trace the path's {trace_id} names,
+// or answers 400 or 404 and returns false.
+func (s *Store) traceOfPath(w http.ResponseWriter, r *http.Request) (trace.TraceID, []*span, bool) {
 	raw := r.PathValue("trace_id")
 	id, err := trace.TraceIDFromHex(strings.ToLower(raw))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, &paramError{"trace_id", strconv.Quote(raw) + " is not 32 hex digits"})
-		return
+		return id, nil, false
 	}
 	spans := s.lookup(id)
 	if len(spans) == 0 {
 		writeError(w, http.StatusNotFound, &paramError{"trace_id", "trace " + id.String() + " is not in the store"})
-		return
+		return id, nil, false
 	}
-	writeJSON(w, http.StatusOK, s.detail(id, spans))
+	return id, spans, true
 }
 
 func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
@@ -149,6 +193,7 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		names[i] = sv.name
 	}
 	present := map[trace.TraceID]bool{id: true}
+	resIndex := map[*origin]int{}
 	out := traceResponse{
 		TraceID:       id.String(),
 		StartTime:     rfc3339(start),
@@ -157,6 +202,7 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		Services:      names,
 		SpanCount:     len(spans),
 		Spans:         make([]spanJSON, len(spans)),
+		Resources:     []map[string]any{},
 	}
 	for i, sp := range spans {
 		j := spanJSON{
@@ -180,6 +226,17 @@ func (s *Store) detail(id trace.TraceID, spans []*span) traceResponse {
 		if sp.parentID.IsValid() {
 			j.ParentSpanID = sp.parentID.String()
 		}
+		ri, ok := resIndex[sp.res]
+		if !ok {
+			ri = len(out.Resources)
+			resIndex[sp.res] = ri
+			attrs := map[string]any{"service.name": sp.service}
+			if sp.res != nil {
+				attrs = attrsJSON(sp.res.attrs)
+			}
+			out.Resources = append(out.Resources, attrs)
+		}
+		j.Resource = ri
 		for k, ev := range sp.events {
 			j.Events[k] = eventJSON{Name: ev.name, Time: rfc3339(ev.time), OffsetMS: millis(ev.time - start), Attributes: attrsJSON(ev.attrs)}
 		}

@@ -91,6 +91,28 @@ func TestListFilters(t *testing.T) {
 		{"?service=tracegate&error=true", ids(list)},
 		{"?tool=get_weather&min_duration=100ms", ids(probe)},
 		{"?unknown=ignored", ids(remote, probe, list, call)},
+		// Any attribute, of a span or of its resource; several are ANDed,
+		// each satisfied by some span of the trace.
+		{"?attr=mcp.session.id%3Ds1", ids(call)},
+		{"?attr=service.name%3Dprobe", ids(probe)},
+		{"?attr=mcp.session.id%3Ds1&attr=tracegate.backend.name%3Dweather", ids(call)},
+		{"?attr=mcp.session.id%3Ds1&attr=mcp.session.id%3Ds2", ids()},
+		{"?attr=service.name%3Dtracegate&attr=mcp.method.name%3Dtools/list", ids(list)},
+		{"?attr=error.type%3Dtool_error", ids(probe)},
+		{"?attr=mcp.session.id%3Ds", ids()},
+		{"?max_duration=50ms", ids(list, call)},
+		{"?min_duration=10ms&max_duration=100ms", ids(remote, call)},
+		// Time range: on the trace's start.
+		{"?start=" + base.Add(time.Second).Format(time.RFC3339), ids(remote, probe, list)},
+		{"?end=" + base.Add(2*time.Second).Format(time.RFC3339Nano), ids(probe, list, call)},
+		{"?start=" + strconv.FormatInt(base.Add(time.Second).UnixMilli(), 10) + "&end=" + strconv.FormatInt(base.Add(2*time.Second).UnixMilli(), 10), ids(probe, list)},
+		// Sorting and pages.
+		{"?sort=duration", ids(probe, remote, call, list)},
+		{"?sort=duration&order=asc", ids(list, call, remote, probe)},
+		{"?sort=spans", ids(remote, call, probe, list)},
+		{"?sort=start&order=asc", ids(call, list, probe, remote)},
+		{"?offset=1&limit=2", ids(probe, list)},
+		{"?offset=10", ids()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -155,6 +177,20 @@ func TestBadRequests(t *testing.T) {
 		{"/api/traces/" + strings.Repeat("ab", 16), 404, "trace_id"},
 		{"/api/traces/" + strings.ToUpper(call.String()), 200, ""},
 		{"/api/traces?limit=1000", 200, ""},
+		{"/api/traces?attr=novalue", 400, "attr"},
+		{"/api/traces?attr=%3Dx", 400, "attr"},
+		{"/api/traces?" + strings.Repeat("attr=a%3Db&", 17), 400, "attr"},
+		{"/api/traces?max_duration=soon", 400, "max_duration"},
+		{"/api/traces?min_duration=1s&max_duration=10ms", 400, "max_duration"},
+		{"/api/traces?start=yesterday", 400, "start"},
+		{"/api/traces?end=2026-13-01T00:00:00Z", 400, "end"},
+		{"/api/traces?start=2026-03-02T00:00:00Z&end=2026-03-01T00:00:00Z", 400, "end"},
+		{"/api/traces?lookback=-5m", 400, "lookback"},
+		{"/api/traces?lookback=5m&start=2026-03-01T00:00:00Z", 400, "lookback"},
+		{"/api/traces?sort=name", 400, "sort"},
+		{"/api/traces?order=up", 400, "order"},
+		{"/api/traces?offset=-1", 400, "offset"},
+		{"/api/traces?lookback=1h&sort=duration&order=asc&offset=3", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -253,8 +289,8 @@ func TestTraceDetailDedupes(t *testing.T) {
 	// The same span reaching the store twice, as when a process both
 	// records in process and exports to its own OTLP receiver.
 	sp := &span{traceID: trace.TraceID{1}, spanID: trace.SpanID{2}, name: "twice", start: 1, end: 2, service: "x"}
-	s.add(sp)
-	s.add(sp)
+	s.add(sp, 0)
+	s.add(sp, 0)
 	var tr traceResult
 	getJSON(t, s.Handler(), "/api/traces/"+sp.traceID.String(), &tr)
 	if len(tr.Spans) != 1 {

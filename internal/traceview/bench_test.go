@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -165,20 +166,32 @@ func recordGateway(tp trace.TracerProvider, traces int) {
 	}
 }
 
-// BenchmarkList is one list request against a full default-sized store
-// (100000 spans in 25000 traces), as the UI's auto-refresh sends it.
+// BenchmarkList is one list or aggregate request against a full
+// default-sized store (100000 spans in 25000 traces, each its own
+// session), as the UI sends them. The budget is 20 ms each:
+//
+//	go test -run '^$' -bench 'List' -benchtime 20x ./internal/traceview/
 func BenchmarkList(b *testing.B) {
 	s := NewStore(0)
 	for _, sp := range gatewaySpans(b, DefaultMaxSpans/4) {
 		s.OnEnd(sp)
 	}
+	s.RecordBackendState("weather", BackendReady, time.Now(), "")
 	h := s.Handler()
-	for _, q := range []string{"", "?tool=get_weather&error=true"} {
-		b.Run("query="+q, func(b *testing.B) {
+	for _, path := range []string{
+		"/api/traces",
+		"/api/traces?tool=get_weather&error=true",
+		"/api/traces?attr=mcp.session.id%3Dsession-00012345&attr=service.name%3Dtracegate",
+		"/api/traces?sort=duration&offset=500",
+		"/api/sessions",
+		"/api/tools",
+		"/api/backends",
+	} {
+		b.Run(path, func(b *testing.B) {
 			b.ReportAllocs()
 			for range b.N {
 				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/traces"+q, nil))
+				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 				if rec.Code != http.StatusOK {
 					b.Fatalf("got %d", rec.Code)
 				}

@@ -202,30 +202,26 @@ func hexID(p *[]byte) error {
 func (s *Store) ingest(req *coltracepb.ExportTraceServiceRequest) int64 {
 	var rejected int64
 	for _, rs := range req.GetResourceSpans() {
-		service := unknownService
-		for _, kv := range rs.GetResource().GetAttributes() {
-			if kv.GetKey() == "service.name" {
-				if v := kv.GetValue().GetStringValue(); v != "" {
-					service = unique.Make(v).Value()
-				}
-			}
-		}
+		res, extra := newResource(fromProtoAttrs(rs.GetResource().GetAttributes(), maxResourceAttrs, newBudget()))
+		res.service = unique.Make(res.service).Value()
 		for _, ss := range rs.GetScopeSpans() {
 			for _, ps := range ss.GetSpans() {
-				sp, ok := fromProto(ps, service)
+				sp, ok := fromProto(ps, res)
 				if !ok {
 					rejected++
 					s.dropped.Add(1)
 					continue
 				}
-				s.add(sp)
+				// The resource's cost goes with the first span that holds it.
+				s.add(sp, extra)
+				extra = 0
 			}
 		}
 	}
 	return rejected
 }
 
-func fromProto(ps *tracepb.Span, service string) (*span, bool) {
+func fromProto(ps *tracepb.Span, res *origin) (*span, bool) {
 	tid, ok := traceID(ps.GetTraceId())
 	if !ok {
 		return nil, false
@@ -235,6 +231,7 @@ func fromProto(ps *tracepb.Span, service string) (*span, bool) {
 		return nil, false
 	}
 	pid, _ := spanID(ps.GetParentSpanId()) // absent or invalid means root
+	b := newBudget()
 	sp := &span{
 		traceID:  tid,
 		spanID:   sid,
@@ -242,9 +239,10 @@ func fromProto(ps *tracepb.Span, service string) (*span, bool) {
 		kind:     trace.SpanKind(ps.GetKind()),
 		start:    int64(ps.GetStartTimeUnixNano()),
 		end:      int64(ps.GetEndTimeUnixNano()),
-		name:     ps.GetName(),
-		service:  service,
-		attrs:    fromProtoAttrs(ps.GetAttributes(), maxAttrsPerSpan),
+		name:     b.str(ps.GetName(), maxNameLen),
+		service:  res.service,
+		res:      res,
+		attrs:    fromProtoAttrs(ps.GetAttributes(), maxAttrsPerSpan, b),
 	}
 	if sp.kind < trace.SpanKindInternal || sp.kind > trace.SpanKindConsumer {
 		sp.kind = trace.SpanKindInternal // OTLP: unspecified is treated as internal
@@ -258,12 +256,12 @@ func fromProto(ps *tracepb.Span, service string) (*span, bool) {
 	case tracepb.Status_STATUS_CODE_OK:
 		sp.status = codes.Ok
 	}
-	sp.statusMsg = truncate(ps.GetStatus().GetMessage(), maxValueLen)
+	sp.statusMsg = b.str(ps.GetStatus().GetMessage(), maxValueLen)
 	if evs := ps.GetEvents(); len(evs) > 0 {
 		evs = evs[:min(len(evs), maxEventsPerSpan)]
 		sp.events = make([]event, len(evs))
 		for i, ev := range evs {
-			sp.events[i] = event{name: ev.GetName(), time: int64(ev.GetTimeUnixNano()), attrs: fromProtoAttrs(ev.GetAttributes(), maxAttrsPerSpan)}
+			sp.events[i] = event{name: b.str(ev.GetName(), maxNameLen), time: int64(ev.GetTimeUnixNano()), attrs: fromProtoAttrs(ev.GetAttributes(), maxAttrsPerSpan, b)}
 		}
 	}
 	if lks := ps.GetLinks(); len(lks) > 0 {
@@ -272,7 +270,7 @@ func fromProto(ps *tracepb.Span, service string) (*span, bool) {
 			lt, ok1 := traceID(l.GetTraceId())
 			ls, ok2 := spanID(l.GetSpanId())
 			if ok1 && ok2 {
-				sp.links = append(sp.links, link{traceID: lt, spanID: ls, attrs: fromProtoAttrs(l.GetAttributes(), maxAttrsPerSpan)})
+				sp.links = append(sp.links, link{traceID: lt, spanID: ls, attrs: fromProtoAttrs(l.GetAttributes(), maxAttrsPerSpan, b)})
 			}
 		}
 	}
@@ -297,7 +295,7 @@ func spanID(b []byte) (trace.SpanID, bool) {
 	return id, id.IsValid()
 }
 
-func fromProtoAttrs(kvs []*commonpb.KeyValue, limit int) []attribute.KeyValue {
+func fromProtoAttrs(kvs []*commonpb.KeyValue, limit int, b *budget) []attribute.KeyValue {
 	if len(kvs) == 0 {
 		return nil
 	}
@@ -306,8 +304,8 @@ func fromProtoAttrs(kvs []*commonpb.KeyValue, limit int) []attribute.KeyValue {
 	for _, kv := range kvs {
 		// Keys repeat across spans; interning keeps one copy of each.
 		out = append(out, attribute.KeyValue{
-			Key:   attribute.Key(unique.Make(kv.GetKey()).Value()),
-			Value: fromProtoValue(kv.GetValue(), 0),
+			Key:   attribute.Key(unique.Make(b.str(kv.GetKey(), maxKeyLen)).Value()),
+			Value: fromProtoValue(kv.GetValue(), 0, b),
 		})
 	}
 	return out
@@ -315,10 +313,10 @@ func fromProtoAttrs(kvs []*commonpb.KeyValue, limit int) []attribute.KeyValue {
 
 // fromProtoValue converts an OTLP AnyValue. Nesting beyond a few levels is
 // cut, since only a viewer reads it.
-func fromProtoValue(v *commonpb.AnyValue, depth int) attribute.Value {
+func fromProtoValue(v *commonpb.AnyValue, depth int, b *budget) attribute.Value {
 	switch x := v.GetValue().(type) {
 	case *commonpb.AnyValue_StringValue:
-		return attribute.StringValue(truncate(x.StringValue, maxValueLen))
+		return attribute.StringValue(b.str(x.StringValue, maxValueLen))
 	case *commonpb.AnyValue_BoolValue:
 		return attribute.BoolValue(x.BoolValue)
 	case *commonpb.AnyValue_IntValue:
@@ -326,7 +324,9 @@ func fromProtoValue(v *commonpb.AnyValue, depth int) attribute.Value {
 	case *commonpb.AnyValue_DoubleValue:
 		return attribute.Float64Value(x.DoubleValue)
 	case *commonpb.AnyValue_BytesValue:
-		return attribute.ByteSliceValue(x.BytesValue[:min(len(x.BytesValue), maxValueLen)])
+		n := max(min(len(x.BytesValue), maxValueLen, b.left), 0)
+		b.left -= n
+		return attribute.ByteSliceValue(x.BytesValue[:n])
 	case *commonpb.AnyValue_ArrayValue:
 		if depth >= 4 {
 			return attribute.StringValue("[…]")
@@ -335,7 +335,7 @@ func fromProtoValue(v *commonpb.AnyValue, depth int) attribute.Value {
 		vals = vals[:min(len(vals), maxAttrsPerSpan)]
 		out := make([]attribute.Value, len(vals))
 		for i, e := range vals {
-			out[i] = fromProtoValue(e, depth+1)
+			out[i] = fromProtoValue(e, depth+1, b)
 		}
 		return attribute.SliceValue(out...)
 	case *commonpb.AnyValue_KvlistValue:
@@ -346,7 +346,7 @@ func fromProtoValue(v *commonpb.AnyValue, depth int) attribute.Value {
 		kvs = kvs[:min(len(kvs), maxAttrsPerSpan)]
 		out := make([]attribute.KeyValue, len(kvs))
 		for i, kv := range kvs {
-			out[i] = attribute.KeyValue{Key: attribute.Key(kv.GetKey()), Value: fromProtoValue(kv.GetValue(), depth+1)}
+			out[i] = attribute.KeyValue{Key: attribute.Key(b.str(kv.GetKey(), maxKeyLen)), Value: fromProtoValue(kv.GetValue(), depth+1, b)}
 		}
 		return attribute.MapValue(out...)
 	}

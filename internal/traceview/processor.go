@@ -3,9 +3,7 @@ package traceview
 import (
 	"context"
 
-	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
 var _ sdktrace.SpanProcessor = (*Store)(nil)
@@ -27,44 +25,37 @@ func (s *Store) OnEnd(ro sdktrace.ReadOnlySpan) {
 		return
 	}
 	st := ro.Status()
+	res, extra := s.resources.get(ro.Resource())
+	b := newBudget()
 	sp := &span{
 		traceID:   sc.TraceID(),
 		spanID:    sc.SpanID(),
 		parentID:  ro.Parent().SpanID(),
 		kind:      ro.SpanKind(),
 		status:    st.Code,
-		statusMsg: st.Description,
+		statusMsg: b.str(st.Description, maxValueLen),
 		start:     ro.StartTime().UnixNano(),
 		end:       ro.EndTime().UnixNano(),
-		name:      ro.Name(),
-		service:   serviceName(ro.Resource()),
-		attrs:     limitAttrs(ro.Attributes()),
+		name:      b.str(ro.Name(), maxNameLen),
+		service:   res.service,
+		res:       res,
+		attrs:     b.attrs(ro.Attributes()),
 	}
 	if evs := ro.Events(); len(evs) > 0 {
 		evs = evs[:min(len(evs), maxEventsPerSpan)]
 		sp.events = make([]event, len(evs))
 		for i, ev := range evs {
-			sp.events[i] = event{name: ev.Name, time: ev.Time.UnixNano(), attrs: limitAttrs(ev.Attributes)}
+			sp.events[i] = event{name: b.str(ev.Name, maxNameLen), time: ev.Time.UnixNano(), attrs: b.attrs(ev.Attributes)}
 		}
 	}
 	if lks := ro.Links(); len(lks) > 0 {
 		lks = lks[:min(len(lks), maxLinksPerSpan)]
 		sp.links = make([]link, len(lks))
 		for i, l := range lks {
-			sp.links[i] = link{traceID: l.SpanContext.TraceID(), spanID: l.SpanContext.SpanID(), attrs: limitAttrs(l.Attributes)}
+			sp.links[i] = link{traceID: l.SpanContext.TraceID(), spanID: l.SpanContext.SpanID(), attrs: b.attrs(l.Attributes)}
 		}
 	}
-	s.add(sp)
-}
-
-// serviceName reads service.name from a resource.
-func serviceName(res *sdkresource.Resource) string {
-	if res != nil {
-		if v, ok := res.Set().Value(semconv.ServiceNameKey); ok && v.AsString() != "" {
-			return v.AsString()
-		}
-	}
-	return unknownService
+	s.add(sp, extra)
 }
 
 // Shutdown does nothing: the store stays readable after the tracer

@@ -2,6 +2,8 @@ package traceview
 
 import (
 	"fmt"
+	"hash/maphash"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -31,10 +33,30 @@ const (
 // when any of its spans does.
 type filter struct {
 	service, method, tool, backend, session string
-	errors                                  *bool // nil: no filter
-	minDuration                             time.Duration
-	limit                                   int
+	attrs                                   []attrMatch // all must match, each on some span
+	errors                                  *bool       // nil: no filter
+	minDuration, maxDuration                time.Duration
+	from, to                                int64 // trace start bounds, unix ns; 0: none
+	sort                                    string
+	asc                                     bool
+	limit, offset                           int
 }
+
+// attrMatch is one attr=key=value filter. It matches a span attribute or
+// the span's resource attribute of that key whose value, as text, is
+// value.
+type attrMatch struct {
+	key   attribute.Key
+	value string
+	hash  uint64 // attrHash of the pair
+}
+
+const (
+	maxAttrFilters = 16
+	sortStart      = "start"
+	sortDuration   = "duration"
+	sortSpans      = "spans"
+)
 
 // paramError names the query parameter at fault.
 type paramError struct {
@@ -43,7 +65,7 @@ type paramError struct {
 
 func (e *paramError) Error() string { return e.param + ": " + e.msg }
 
-func parseFilter(q url.Values) (filter, error) {
+func parseFilter(q url.Values, now time.Time) (filter, error) {
 	f := filter{
 		service: q.Get("service"),
 		method:  q.Get("method"),
@@ -51,34 +73,143 @@ func parseFilter(q url.Values) (filter, error) {
 		backend: q.Get("backend"),
 		session: q.Get("session"),
 		limit:   defaultLimit,
+		sort:    sortStart,
 	}
-	if v := q.Get("error"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return f, &paramError{"error", fmt.Sprintf("%q is not true or false", v)}
+	var err error
+	if f.errors, err = parseBool(q, "error"); err != nil {
+		return f, err
+	}
+	if f.minDuration, err = parseDuration(q, "min_duration"); err != nil {
+		return f, err
+	}
+	if f.maxDuration, err = parseDuration(q, "max_duration"); err != nil {
+		return f, err
+	}
+	if f.maxDuration > 0 && f.maxDuration < f.minDuration {
+		return f, &paramError{"max_duration", "is less than min_duration"}
+	}
+	attrs := q["attr"]
+	if len(attrs) > maxAttrFilters {
+		return f, &paramError{"attr", fmt.Sprintf("at most %d attr filters", maxAttrFilters)}
+	}
+	var h maphash.Hash
+	h.SetSeed(attrSeed)
+	for _, a := range attrs {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return f, &paramError{"attr", fmt.Sprintf("%q is not key=value", a)}
 		}
-		f.errors = &b
+		key := attribute.Key(strings.TrimSpace(k))
+		f.attrs = append(f.attrs, attrMatch{key: key, value: v, hash: attrHash(&h, key, v)})
 	}
-	if v := q.Get("min_duration"); v != "" {
+	if f.from, err = parseTime(q, "start"); err != nil {
+		return f, err
+	}
+	if f.to, err = parseTime(q, "end"); err != nil {
+		return f, err
+	}
+	if v := q.Get("lookback"); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return f, &paramError{"min_duration", fmt.Sprintf("%q is not a non-negative duration such as 50ms", v)}
+		if err != nil || d <= 0 {
+			return f, &paramError{"lookback", fmt.Sprintf("%q is not a positive duration such as 15m", v)}
 		}
-		f.minDuration = d
+		if f.from != 0 {
+			return f, &paramError{"lookback", "give start or lookback, not both"}
+		}
+		f.from = now.Add(-d).UnixNano()
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return f, &paramError{"limit", fmt.Sprintf("%q is not an integer from 1 to %d", v, maxLimit)}
+	if f.from != 0 && f.to != 0 && f.to < f.from {
+		return f, &paramError{"end", "is before start"}
+	}
+	switch v := q.Get("sort"); v {
+	case "", sortStart, sortDuration, sortSpans:
+		if v != "" {
+			f.sort = v
 		}
-		f.limit = n
+	default:
+		return f, &paramError{"sort", fmt.Sprintf("%q is not start, duration or spans", v)}
+	}
+	if f.asc, err = parseOrder(q); err != nil {
+		return f, err
+	}
+	if f.limit, err = parseInt(q, "limit", 1, maxLimit, defaultLimit); err != nil {
+		return f, err
+	}
+	if f.offset, err = parseInt(q, "offset", 0, math.MaxInt32, 0); err != nil {
+		return f, err
 	}
 	return f, nil
 }
 
-// needsAttrs reports whether matching must look at span attributes.
-func (f *filter) needsAttrs() bool {
-	return f.method != "" || f.tool != "" || f.backend != "" || f.session != ""
+// parseOrder reads order=asc|desc; it returns true for asc.
+func parseOrder(q url.Values) (bool, error) {
+	switch v := q.Get("order"); v {
+	case "", "desc":
+		return false, nil
+	case "asc":
+		return true, nil
+	default:
+		return false, &paramError{"order", fmt.Sprintf("%q is not asc or desc", v)}
+	}
+}
+
+// parseBool reads a boolean parameter as strconv.ParseBool does; nil
+// when it is absent.
+func parseBool(q url.Values, name string) (*bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, &paramError{name, fmt.Sprintf("%q is not true or false", v)}
+	}
+	return &b, nil
+}
+
+func parseDuration(q url.Values, name string) (time.Duration, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, &paramError{name, fmt.Sprintf("%q is not a non-negative duration such as 50ms", v)}
+	}
+	return d, nil
+}
+
+// parseTime reads an RFC 3339 time, or a Unix time in milliseconds.
+func parseTime(q url.Values, name string) (int64, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 && ms < math.MaxInt64/1_000_000 {
+		return ms * 1e6, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil || t.UnixNano() <= 0 {
+		return 0, &paramError{name, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-03-01T12:00:00Z, or Unix milliseconds", v)}
+	}
+	return t.UnixNano(), nil
+}
+
+func parseInt(q url.Values, name string, lo, hi, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, &paramError{name, fmt.Sprintf("%q is not an integer from %d to %d", v, lo, hi)}
+	}
+	return n, nil
+}
+
+// needsSpans reports whether matching must look at the spans themselves.
+func (f *filter) needsSpans() bool {
+	return f.method != "" || f.tool != "" || f.backend != "" || f.session != "" || len(f.attrs) > 0
 }
 
 // summary describes one trace in the list. Once built it is never
@@ -157,38 +288,86 @@ func summaryOf(sn snapshot) *summary {
 
 // matches reports whether the trace passes f. The cheap checks use the
 // summary; only attribute filters look at the spans.
-func (f *filter) matches(sum *summary, spans []*span) bool {
+func (f *filter) matches(sum *summary, sn snapshot) bool {
+	spans := sn.spans
 	if f.service != "" && !slices.Contains(sum.Services, f.service) {
 		return false
 	}
 	if f.errors != nil && *f.errors != sum.Error {
 		return false
 	}
-	if time.Duration(sum.duration) < f.minDuration {
+	if d := time.Duration(sum.duration); d < f.minDuration || f.maxDuration > 0 && d > f.maxDuration {
 		return false
 	}
-	if !f.needsAttrs() {
+	if f.from != 0 && sum.start < f.from || f.to != 0 && sum.start > f.to {
+		return false
+	}
+	if !f.needsSpans() {
 		return true
 	}
-	found := [4]bool{f.method == "", f.tool == "", f.backend == "", f.session == ""}
-	for _, sp := range spans {
-		for _, kv := range sp.attrs {
-			switch kv.Key {
-			case keyMethod:
-				found[0] = found[0] || kv.Value.String() == f.method
-			case keyTool:
-				found[1] = found[1] || kv.Value.String() == f.tool
-			case keyBackend:
-				found[2] = found[2] || kv.Value.String() == f.backend
-			case keySession:
-				found[3] = found[3] || kv.Value.String() == f.session
+	if len(f.attrs) > 0 {
+		ix := attrIndexOf(sn)
+		for _, m := range f.attrs {
+			if !ix.mayHave(m.hash) {
+				return false
 			}
 		}
-		if found == [4]bool{true, true, true, true} {
+	}
+	named := [4]bool{f.method == "", f.tool == "", f.backend == "", f.session == ""}
+	anyNamed := named != [4]bool{true, true, true, true}
+	var found uint64 // bit i: f.attrs[i] matched
+	all := uint64(1)<<len(f.attrs) - 1
+	var lastRes *origin
+	for _, sp := range spans {
+		for _, kv := range sp.attrs {
+			if anyNamed {
+				switch kv.Key {
+				case keyMethod:
+					named[0] = named[0] || kv.Value.AsString() == f.method
+				case keyTool:
+					named[1] = named[1] || kv.Value.AsString() == f.tool
+				case keyBackend:
+					named[2] = named[2] || kv.Value.AsString() == f.backend
+				case keySession:
+					named[3] = named[3] || kv.Value.AsString() == f.session
+				}
+			}
+			if len(f.attrs) > 0 {
+				found |= matchAttr(f.attrs, kv)
+			}
+		}
+		// Spans of one process share their resource: look at it once.
+		if len(f.attrs) > 0 && sp.res != nil && sp.res != lastRes {
+			lastRes = sp.res
+			for _, kv := range sp.res.attrs {
+				found |= matchAttr(f.attrs, kv)
+			}
+		}
+		if named == [4]bool{true, true, true, true} && found == all {
 			return true
 		}
 	}
 	return false
+}
+
+// matchAttr returns the bits of the filters kv satisfies.
+func matchAttr(ms []attrMatch, kv attribute.KeyValue) uint64 {
+	var bits uint64
+	for i, m := range ms {
+		if m.key == kv.Key && valueText(kv.Value) == m.value {
+			bits |= 1 << i
+		}
+	}
+	return bits
+}
+
+// valueText is an attribute value as the filters compare it: strings as
+// they are, other types as the SDK's Emit writes them (true, 42, [a b]).
+func valueText(v attribute.Value) string {
+	if v.Type() == attribute.STRING {
+		return v.AsString()
+	}
+	return v.Emit()
 }
 
 type svcStart struct {
@@ -224,24 +403,47 @@ func isFailed(status codes.Code, attrs []attribute.KeyValue) bool {
 	return false
 }
 
-// list returns the summaries matching f, newest trace start first, and
-// how many matched before the limit.
+// list returns one page of the summaries matching f, in f's order, and
+// how many matched in all.
 func (s *Store) list(f filter) ([]*summary, int) {
-	var out []*summary
-	for _, sn := range s.snapshotAll() {
-		if sum := summaryOf(sn); f.matches(sum, sn.spans) {
-			out = append(out, sum)
+	// Sort keys sit beside the pointers, so that sorting does not chase
+	// 25000 summaries scattered over the heap.
+	type entry struct {
+		key, start int64
+		sum        *summary
+	}
+	sns := s.snapshotAll()
+	all := make([]entry, 0, len(sns))
+	for _, sn := range sns {
+		if sum := summaryOf(sn); f.matches(sum, sn) {
+			e := entry{key: sum.start, start: sum.start, sum: sum}
+			switch f.sort {
+			case sortDuration:
+				e.key = sum.duration
+			case sortSpans:
+				e.key = int64(sum.SpanCount)
+			}
+			all = append(all, e)
 		}
 	}
-	slices.SortFunc(out, func(a, b *summary) int {
-		if c := cmpInt64(b.start, a.start); c != 0 {
-			return c
+	matched := len(all)
+	all = firstSorted(all, f.offset+f.limit, func(a, b entry) int {
+		c := cmpInt64(b.key, a.key)
+		if f.asc {
+			c = -c
 		}
-		return strings.Compare(a.TraceID, b.TraceID)
+		if c == 0 {
+			c = cmpInt64(b.start, a.start)
+		}
+		if c == 0 {
+			c = strings.Compare(a.sum.TraceID, b.sum.TraceID)
+		}
+		return c
 	})
-	matched := len(out)
-	if len(out) > f.limit {
-		out = out[:f.limit]
+	all = all[min(f.offset, len(all)):]
+	out := make([]*summary, min(len(all), f.limit))
+	for i := range out {
+		out[i] = all[i].sum
 	}
 	return out, matched
 }

@@ -9,18 +9,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// DefaultMaxSpans is the store's capacity when NewStore is given zero or less.
+// DefaultMaxSpans is the store's span bound when Limits.MaxSpans is zero.
 const DefaultMaxSpans = 100000
-
-// Per-span limits applied to everything stored, so that one span cannot
-// hold an outsized share of memory. They mirror the SDK's default span
-// limits for counts; long string values are cut.
-const (
-	maxAttrsPerSpan  = 128
-	maxEventsPerSpan = 128
-	maxLinksPerSpan  = 128
-	maxValueLen      = 8 << 10
-)
 
 // span is the compact, immutable record of one finished span. Once in the
 // store it is never modified, so readers may use it without the lock.
@@ -36,6 +26,7 @@ type span struct {
 	name      string
 	service   string
 	statusMsg string
+	res       *origin // shared by the spans of one process
 	attrs     []attribute.KeyValue
 	events    []event
 	links     []link
@@ -58,7 +49,10 @@ type link struct {
 // valid to read after it is released.
 type traceEntry struct {
 	spans []*span
+	bytes int64                   // estimated heap, as charged to Store.bytes
 	sum   atomic.Pointer[summary] // the list's summary, for len(spans) at the time
+	facts atomic.Pointer[facts]   // the MCP views' facts, likewise
+	index atomic.Pointer[attrIndex]
 }
 
 // Store is a bounded in-memory span store. It implements
@@ -66,6 +60,7 @@ type traceEntry struct {
 // All methods are safe for concurrent use.
 type Store struct {
 	max       int
+	maxBytes  int64
 	otlpLimit int64 // MaxOTLPBodyBytes; smaller in tests
 
 	mu     sync.Mutex
@@ -73,23 +68,36 @@ type Store struct {
 	order  []trace.TraceID // first-arrival order; order[head:] are live
 	head   int
 	spans  int
+	bytes  int64
+
+	resources resourceCache
+	backends  backendStates
 
 	dropped atomic.Uint64
 }
 
 // NewStore returns a store that keeps at most maxSpans spans
-// (DefaultMaxSpans when maxSpans <= 0).
+// (DefaultMaxSpans when maxSpans <= 0) and DefaultMaxBytes.
 func NewStore(maxSpans int) *Store {
-	if maxSpans <= 0 {
-		maxSpans = DefaultMaxSpans
+	return New(Limits{MaxSpans: maxSpans})
+}
+
+// New returns a store bounded by l.
+func New(l Limits) *Store {
+	if l.MaxSpans <= 0 {
+		l.MaxSpans = DefaultMaxSpans
 	}
-	return &Store{max: maxSpans, otlpLimit: MaxOTLPBodyBytes, traces: make(map[trace.TraceID]*traceEntry)}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
+	}
+	return &Store{max: l.MaxSpans, maxBytes: l.MaxBytes, otlpLimit: MaxOTLPBodyBytes, traces: make(map[trace.TraceID]*traceEntry)}
 }
 
 // Stats describes what the store holds.
 type Stats struct {
-	Spans  int // spans held now
-	Traces int // traces held now
+	Spans  int   // spans held now
+	Traces int   // traces held now
+	Bytes  int64 // estimated heap of the spans held now
 	// Dropped counts spans refused because their trace alone already
 	// filled the store, or because they were invalid.
 	Dropped uint64
@@ -98,21 +106,30 @@ type Stats struct {
 // Stats reports the store's current size and drop count.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Spans: s.spans, Traces: len(s.traces)}
+	st := Stats{Spans: s.spans, Traces: len(s.traces), Bytes: s.bytes}
 	s.mu.Unlock()
 	st.Dropped = s.dropped.Load()
 	return st
 }
 
 // add files sp under its trace, evicting the oldest whole traces to make
-// room. The critical section is a map lookup, an append and, when full, a
-// few map deletes.
-func (s *Store) add(sp *span) {
+// room. extra is heap sp brought beside its own (a new resource). The
+// critical section is a map lookup, an append and, when full, a few map
+// deletes.
+func (s *Store) add(sp *span, extra int64) {
 	sp.failed = isFailed(sp.status, sp.attrs)
+	cost := sp.cost() + extra
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.traces[sp.traceID]
-	for s.spans >= s.max && s.head < len(s.order) {
+	if e == nil {
+		cost += costTrace
+	}
+	if cost > s.maxBytes {
+		s.dropped.Add(1) // larger than the whole store
+		return
+	}
+	for (s.spans >= s.max || s.bytes+cost > s.maxBytes) && s.head < len(s.order) {
 		oldest := s.order[s.head]
 		if oldest == sp.traceID {
 			// The trace being added to is the oldest and the store is
@@ -135,7 +152,9 @@ func (s *Store) add(sp *span) {
 		s.order = append(s.order, sp.traceID)
 	}
 	e.spans = append(e.spans, sp)
+	e.bytes += cost
 	s.spans++
+	s.bytes += cost
 }
 
 // evictHead removes the oldest trace. It compacts order once the dead
@@ -146,6 +165,7 @@ func (s *Store) evictHead() {
 	s.head++
 	if e, ok := s.traces[id]; ok {
 		s.spans -= len(e.spans)
+		s.bytes -= e.bytes
 		delete(s.traces, id)
 	}
 	if s.head >= 64 && s.head*2 >= len(s.order) {
@@ -194,43 +214,4 @@ func (s *Store) has(id trace.TraceID) bool {
 	_, ok := s.traces[id]
 	s.mu.Unlock()
 	return ok
-}
-
-// limitAttrs enforces the per-span attribute limits, copying only when a
-// limit applies, so the common case costs one pass over lengths.
-func limitAttrs(attrs []attribute.KeyValue) []attribute.KeyValue {
-	over := len(attrs) > maxAttrsPerSpan
-	if !over {
-		for _, kv := range attrs {
-			if kv.Value.Type() == attribute.STRING && len(kv.Value.AsString()) > maxValueLen {
-				over = true
-				break
-			}
-		}
-		if !over {
-			return attrs
-		}
-	}
-	n := min(len(attrs), maxAttrsPerSpan)
-	out := make([]attribute.KeyValue, n)
-	copy(out, attrs[:n])
-	for i, kv := range out {
-		if kv.Value.Type() == attribute.STRING {
-			if v := kv.Value.AsString(); len(v) > maxValueLen {
-				out[i].Value = attribute.StringValue(truncate(v, maxValueLen))
-			}
-		}
-	}
-	return out
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -305,7 +305,11 @@ func TestOnEndRecordsSpan(t *testing.T) {
 
 func TestServiceNameDefault(t *testing.T) {
 	t.Parallel()
-	if got := serviceName(nil); got != unknownService {
-		t.Errorf("nil resource: got %q, want %q", got, unknownService)
+	var c resourceCache
+	if got, _ := c.get(nil); got.service != unknownService {
+		t.Errorf("nil resource: got %q, want %q", got.service, unknownService)
+	}
+	if got, _ := newResource([]attribute.KeyValue{attribute.String("service.name", "")}); got.service != unknownService {
+		t.Errorf("empty service.name: got %q, want %q", got.service, unknownService)
 	}
 }

@@ -262,15 +262,14 @@ func checkGatewayTrace(t *testing.T, ctx context.Context, adminURL string, g gat
 	if err := browsertest.ToggleSpan(ctx, g.client.String()); err != nil {
 		t.Fatal(err)
 	}
-	spans, _ = browsertest.SpanRows(ctx)
-	hidden := 0
-	for _, r := range spans {
-		if r.Hidden {
-			hidden++
+	after, _ := browsertest.SpanRows(ctx)
+	for _, r := range after {
+		if sid, _ := trace.SpanIDFromHex(r.SpanID); sid == g.backend || sid == g.forecast {
+			t.Errorf("after collapse: descendant %s (%s) still drawn", r.SpanID, r.Name)
 		}
 	}
-	if hidden != 4 {
-		t.Errorf("after collapse: got %d hidden rows, want 4", hidden)
+	if len(after) != len(spans)-4 {
+		t.Errorf("after collapse: got %d rows, want %d, the client span's four descendants gone", len(after), len(spans)-4)
 	}
 	if err := browsertest.ToggleSpan(ctx, g.client.String()); err != nil {
 		t.Fatal(err)
