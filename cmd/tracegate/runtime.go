@@ -64,6 +64,9 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts.Logger = rt.log
 	opts.Version = version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
+	if rt.store != nil {
+		opts.OnBackendState = rt.store.RecordBackendState
+	}
 	return opts
 }
 

@@ -65,6 +65,9 @@ type Options struct {
 	// TracerProvider, when set, traces the gateway's own work on each
 	// backend (connecting, relisting) as one INTERNAL span apiece.
 	TracerProvider trace.TracerProvider
+	// OnBackendState, when set, is told of every backend state change
+	// (the viewer's backend history).
+	OnBackendState func(backend, state string, at time.Time, detail string)
 	// Plugins is the policy chain run around tools/call, prompts/get and
 	// resources/read, inside the SERVER span. If nil, no plugin runs.
 	Plugins *plugin.Chain
@@ -225,6 +228,10 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
 	state := b.State()
+	if prev, _ := g.synced.Load(b); prev != state && g.opts.OnBackendState != nil {
+		st := b.Status()
+		g.opts.OnBackendState(b.Name(), string(state), st.Since, st.LastError)
+	}
 	g.all.sync()
 	if f := g.single[b.Name()]; f != nil {
 		f.sync()
