@@ -38,7 +38,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 		rt.store = traceview.NewStore(v.MaxSpans)
 		procs = append(procs, rt.store)
 	}
-	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: version, Logger: log})
+	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -62,7 +62,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts := gateway.TracingOptions(rt.cfg, rt.tel, chain)
 	opts.Logger = rt.log
-	opts.Version = version
+	opts.Version = currentBuild.Version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
 	return opts
 }

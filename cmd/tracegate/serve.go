@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,12 +16,11 @@ import (
 	"github.com/tracegate/tracegate/internal/config"
 )
 
-func serveCmd(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "tracegate.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "", "Run the gateway: the MCP listener and the admin listener, with the backends,\nplugins and telemetry of the configuration file. SIGINT or SIGTERM shuts it\ndown within shutdown_grace; a second signal exits at once.", stdout, stderr)
+	path := fs.String("config", "tracegate.yaml", "configuration `file`; ${VAR} in values is expanded from the environment")
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

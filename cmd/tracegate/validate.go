@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,11 +10,10 @@ import (
 )
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "tracegate.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	fs := newFlagSet("validate", "", "Check a configuration file without starting anything, and report every problem\nat once, each with its file:line:column and path. Exits 1 when there are errors.", stdout, stderr)
+	path := fs.String("config", "tracegate.yaml", "configuration `file`")
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	cfg, err := config.Load(*path)
 	var problems []string
