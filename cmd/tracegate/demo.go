@@ -26,8 +26,8 @@ const demoBackendCmd = "demo-backend"
 
 func demoCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "", "Run the gateway with built-in demo backends (weather over HTTP, files over\nstdio) and the trace viewer, with no configuration file.", stdout, stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "MCP listener (port 0 picks a free port)")
-	admin := fs.String("admin", "127.0.0.1:9090", "admin listener: trace viewer, metrics, health (port 0 picks a free port)")
+	listen := fs.String("listen", config.DefaultListen, "MCP listener (port 0 picks a free port)")
+	admin := fs.String("admin", config.DefaultAdminListen, "admin listener: trace viewer, metrics, health (port 0 picks a free port)")
 	traffic := fs.Bool("traffic", false, "send a steady trickle of sample tool calls")
 	httpSpans := fs.Bool("http-spans", false, "add a POST /mcp span per HTTP request, linked from the MCP span")
 	logFormat := fs.String("log", "text", "log format: text or json")

@@ -4,8 +4,10 @@ import "time"
 
 // Default values, applied by ApplyDefaults to every field left empty.
 const (
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultListen = "127.0.0.1:8080"
+	// DefaultAdminListen's port is one that no common tool claims by
+	// default (9090 is Prometheus's, 9464 the OTel Prometheus exporter's).
+	DefaultAdminListen     = "127.0.0.1:8418"
 	DefaultMaxRequestBytes = 4 << 20 // 4 MiB
 	DefaultShutdownGrace   = 10 * time.Second
 	// DefaultSessionIdleTimeout is how long a silent client session lives.

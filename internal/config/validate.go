@@ -43,15 +43,8 @@ func (c *Config) Validate() error {
 		add("session_idle_timeout", "must not be negative")
 	}
 
-	for i, tok := range c.Auth.BearerTokens {
-		p := indexPath("auth.bearer_tokens", i)
-		switch {
-		case tok == "":
-			add(p, "empty token")
-		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-			add(p, "token contains spaces or control characters")
-		}
-	}
+	checkTokens("auth.bearer_tokens", c.Auth.BearerTokens, add)
+	checkTokens("admin.bearer_tokens", c.Admin.BearerTokens, add)
 
 	backends := make(map[string]int, len(c.Backends))
 	for i := range c.Backends {
@@ -96,6 +89,17 @@ func (c *Config) Validate() error {
 }
 
 type addFunc func(path, format string, args ...any)
+
+func checkTokens(p string, tokens []string, add addFunc) {
+	for i, tok := range tokens {
+		switch {
+		case tok == "":
+			add(indexPath(p, i), "empty token")
+		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			add(indexPath(p, i), "token contains spaces or control characters")
+		}
+	}
+}
 
 // validate checks backends[i]; names maps each valid name seen so far to
 // its index.

@@ -17,13 +17,13 @@ func TestValidate(t *testing.T) {
 		{"defaults only", "", nil},
 		{"one url backend", okBackend, nil},
 		{"one command backend", "backends: [{name: files_2-b, command: [srv]}]", nil},
-		{"admin off on the same port", "listen: 127.0.0.1:9090\nadmin_listen: 'off'", nil},
-		{"admin off unquoted", "listen: 127.0.0.1:9090\nadmin_listen: off", nil},
+		{"admin off on the same port", "listen: 127.0.0.1:8418\nadmin_listen: 'off'", nil},
+		{"admin off unquoted", "listen: 127.0.0.1:8418\nadmin_listen: off", nil},
 		{"port zero twice", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0", nil},
 		{"same port, other hosts", "listen: 127.0.0.1:9000\nadmin_listen: 127.0.0.2:9000", nil},
 
 		{"listen equals admin_listen", "admin_listen: 127.0.0.1:8080", []string{"listen and admin_listen must differ"}},
-		{"wildcard listen shares admin port", "listen: :9090", []string{"listen and admin_listen must differ"}},
+		{"wildcard listen shares admin port", "listen: :8418", []string{"listen and admin_listen must differ"}},
 		{"listen without port", "listen: localhost", []string{"listen: want host:port"}},
 		{"admin port out of range", "admin_listen: 127.0.0.1:70000", []string{"admin_listen: port must be a number from 0 to 65535"}},
 		{"negative body limit", "max_request_bytes: -1", []string{"max_request_bytes: must be positive"}},
@@ -103,7 +103,7 @@ func TestValidate(t *testing.T) {
 		{"rediss is fine", "cluster: {redis_url: 'rediss://r:6380/1', advertise_url: 'https://a'}", nil},
 
 		{"every error, in file order", `
-listen: 127.0.0.1:9090
+listen: 127.0.0.1:8418
 backends:
   - {name: Weather, url: 'http://x'}
   - {name: b, url: '127.0.0.1:1'}
