@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -65,21 +64,6 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts.Version = currentBuild.Version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
 	return opts
-}
-
-// adminMux serves /healthz, /readyz, /metrics and, with the viewer on, the
-// trace API, the UI and OTLP/HTTP ingest at /v1/traces.
-func (rt *runtime) adminMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	rt.gateway.RegisterAdmin(mux)
-	mux.Handle("GET /metrics", rt.tel.MetricsHandler())
-	if rt.store != nil {
-		mux.Handle("POST /v1/traces", rt.store.OTLPHandler())
-		mux.Handle("/api/", rt.store.Handler())
-		mux.Handle("/ui/", rt.store.Handler())
-		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	}
-	return mux
 }
 
 func (rt *runtime) close(ctx context.Context) {
