@@ -14,7 +14,7 @@ func TestValidate(t *testing.T) {
 		yaml string
 		want []string // nil: valid
 	}{
-		{"defaults only", "", nil},
+		{"defaults only", "backends: []", nil},
 		{"one url backend", okBackend, nil},
 		{"one command backend", "backends: [{name: files_2-b, command: [srv]}]", nil},
 		{"admin off on the same port", "listen: 127.0.0.1:8418\nadmin_listen: 'off'", nil},
@@ -28,7 +28,7 @@ func TestValidate(t *testing.T) {
 		{"admin port out of range", "admin_listen: 127.0.0.1:70000", []string{"admin_listen: port must be a number from 0 to 65535"}},
 		{"negative body limit", "max_request_bytes: -1", []string{"max_request_bytes: must be positive"}},
 
-		{"empty token", `auth: {bearer_tokens: ["${TRACEGATE_TOKEN}", ok]}`, []string{"auth.bearer_tokens[0]: empty token"}},
+		{"empty token", `auth: {bearer_tokens: ["${TRACEGATE_TOKEN}", ok]}`, []string{"auth.bearer_tokens[0]: empty token (${TRACEGATE_TOKEN} unset or empty)"}},
 
 		{"bad name", "backends: [{name: Weather, url: 'http://x'}]", []string{`backends[0].name: "Weather" must match [a-z0-9_-]+`}},
 		{"missing name", "backends: [{url: 'http://x'}]", []string{"backends[0].name: required"}},
@@ -125,7 +125,7 @@ telemetry: {exporter: zipkin, sampler: {ratio: 2}}
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := Parse([]byte(tt.yaml), nil)
-			if got := errLines(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := msgLines(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%q) errors:\ngot  %q\nwant %q", tt.yaml, got, tt.want)
 			}
 			if (c == nil) != (tt.want != nil) {
