@@ -23,6 +23,20 @@ type Result struct {
 	// Config.Warnings. Variables without a default that are unset or
 	// empty are warnings too, unless an error names them already.
 	Warnings Errors
+
+	pos *positions
+}
+
+// Position returns where the value at path, or the nearest entry that
+// contains it, is in the file; 0, 0 when it is nowhere (the whole file).
+func (r *Result) Position(path string) (line, column int) {
+	if r.pos == nil {
+		return 0, 0
+	}
+	if n := r.pos.find(path); n != nil {
+		return n.Line, n.Column
+	}
+	return 0, 0
 }
 
 // Check decodes, completes and validates data in one pass, as Parse does,
@@ -47,8 +61,8 @@ func Check(data []byte, getenv func(string) string) *Result {
 	d.decode(root, reflect.ValueOf(c).Elem(), "")
 	c.ApplyDefaults()
 
-	r := &Result{Config: c, Errors: d.errs}
 	pos := newPositions(root)
+	r := &Result{Config: c, Errors: d.errs, pos: pos}
 	if err := c.Validate(); err != nil {
 		for _, e := range err.(Errors) {
 			if covered(d.errs, e.Path) {
