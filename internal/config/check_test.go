@@ -82,3 +82,26 @@ func TestCheckAliasCycleEnds(t *testing.T) {
 		t.Fatal("an alias cycle passed")
 	}
 }
+
+// TestOTLPValuesAsTheEnvironmentTakesThem: what OTEL_EXPORTER_OTLP_PROTOCOL
+// and _ENDPOINT accept, the file accepts too.
+func TestOTLPValuesAsTheEnvironmentTakesThem(t *testing.T) {
+	tests := []struct {
+		otlp string
+		want []string
+	}{
+		{"{protocol: http/json, endpoint: 'http://c:4318'}", nil},
+		{"{protocol: grpc, endpoint: 'collector:4317'}", nil},
+		{"{protocol: grpc, endpoint: '[::1]:4317'}", nil},
+		{"{protocol: grpc, endpoint: 'https://collector:4317'}", nil},
+		{"{protocol: grpc, endpoint: 'collector'}", []string{"telemetry.otlp.endpoint: want a URL, or host:port for grpc"}},
+		{"{protocol: http/protobuf, endpoint: 'collector:4318'}", []string{"telemetry.otlp.endpoint: missing scheme"}},
+		{"{protocol: zipkin}", []string{"telemetry.otlp.protocol: must be http/protobuf, http/json or grpc"}},
+	}
+	for _, tc := range tests {
+		_, err := Parse([]byte("backends: []\ntelemetry: {otlp: "+tc.otlp+"}\n"), nil)
+		if got := msgLines(t, err); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("otlp %s: got %q, want %q", tc.otlp, got, tc.want)
+		}
+	}
+}

@@ -173,10 +173,13 @@ type Telemetry struct {
 // OTLP is the OTLP exporter's target.
 type OTLP struct {
 	// Endpoint is an http or https URL, e.g. http://127.0.0.1:4318
-	// (http/protobuf) or http://127.0.0.1:4317 (grpc). Empty leaves it to
-	// the OTEL_EXPORTER_OTLP_* variables and the exporter's default.
+	// (http/protobuf) or http://127.0.0.1:4317 (grpc). For grpc, a bare
+	// host:port uses TLS unless OTEL_EXPORTER_OTLP_INSECURE=true. Empty
+	// leaves it to the OTEL_EXPORTER_OTLP_* variables and the exporter's
+	// default.
 	Endpoint string `yaml:"endpoint"`
-	// Protocol is http/protobuf (default) or grpc.
+	// Protocol is http/protobuf (default), http/json or grpc, as
+	// OTEL_EXPORTER_OTLP_PROTOCOL takes.
 	Protocol string            `yaml:"protocol"`
 	Headers  map[string]string `yaml:"headers"`
 	// Timeout bounds one export. Default 10s.

@@ -238,15 +238,21 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	default:
 		add(p+".exporter", "must be otlp, stdout or none")
 	}
-	if t.OTLP.Endpoint != "" {
-		if msg := checkURL(t.OTLP.Endpoint, "http", "https"); msg != "" {
+	if e := t.OTLP.Endpoint; e != "" {
+		// For gRPC, a bare host:port is how collectors write it; the
+		// OTLP exporter spec lets OTEL_EXPORTER_OTLP_INSECURE pick TLS.
+		if t.OTLP.Protocol == "grpc" && !strings.Contains(e, "://") {
+			if host, _, err := net.SplitHostPort(e); err != nil || host == "" {
+				add(p+".otlp.endpoint", "want a URL, or host:port for grpc")
+			}
+		} else if msg := checkURL(e, "http", "https"); msg != "" {
 			add(p+".otlp.endpoint", "%s", msg)
 		}
 	}
 	switch t.OTLP.Protocol {
-	case "http/protobuf", "grpc":
+	case "http/protobuf", "http/json", "grpc":
 	default:
-		add(p+".otlp.protocol", "must be http/protobuf or grpc")
+		add(p+".otlp.protocol", "must be http/protobuf, http/json or grpc")
 	}
 	checkHeaders(p+".otlp.headers", t.OTLP.Headers, false, add)
 	if t.OTLP.Timeout <= 0 {

@@ -85,7 +85,7 @@ func TestValidate(t *testing.T) {
 		}},
 
 		{"exporter", "telemetry: {exporter: jaeger}", []string{"telemetry.exporter: must be otlp, stdout or none"}},
-		{"otlp protocol", "telemetry: {otlp: {protocol: http/json}}", []string{"telemetry.otlp.protocol: must be http/protobuf or grpc"}},
+		{"otlp protocol", "telemetry: {otlp: {protocol: http/xml}}", []string{"telemetry.otlp.protocol: must be http/protobuf, http/json or grpc"}},
 		{"otlp endpoint", "telemetry: {otlp: {endpoint: 'localhost:4317'}}", []string{"telemetry.otlp.endpoint: missing scheme"}},
 		{"otlp header", "telemetry: {otlp: {headers: {'a b': c}}}", []string{`telemetry.otlp.headers["a b"]: invalid header name`}},
 		{"ratio above 1", "telemetry: {sampler: {ratio: 1.5}}", []string{"telemetry.sampler.ratio: must be within [0, 1]"}},
