@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,19 +25,14 @@ import (
 const demoBackendCmd = "demo-backend"
 
 func demoCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "MCP listener (port 0 picks a free port)")
-	admin := fs.String("admin", "127.0.0.1:9090", "admin listener: trace viewer, metrics, health (port 0 picks a free port)")
+	fs := newFlagSet("demo", "", "Run the gateway with built-in demo backends (weather over HTTP, files over\nstdio) and the trace viewer, with no configuration file.", stdout, stderr)
+	listen := fs.String("listen", config.DefaultListen, "MCP listener (port 0 picks a free port)")
+	admin := fs.String("admin", config.DefaultAdminListen, "admin listener: trace viewer, metrics, health (port 0 picks a free port)")
 	traffic := fs.Bool("traffic", false, "send a steady trickle of sample tool calls")
 	httpSpans := fs.Bool("http-spans", false, "add a POST /mcp span per HTTP request, linked from the MCP span")
 	logFormat := fs.String("log", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "tracegate demo: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
@@ -246,7 +240,7 @@ func demoBackend(args []string, stderr io.Writer) int {
 // the viewer fills up by itself: fast calls, a slow one, a failing tool, a
 // stdio call, and now and then an unknown tool.
 func sendTraffic(ctx context.Context, endpoint string, rt *runtime) {
-	c := mcp.NewClient(&mcp.Implementation{Name: "demo-traffic", Version: version}, nil)
+	c := mcp.NewClient(&mcp.Implementation{Name: "demo-traffic", Version: currentBuild.Version}, nil)
 	var cs *mcp.ClientSession
 	cities := []string{"Lisbon", "Oslo", "Nairobi", "Atlantis", "Kyoto", "Lima"}
 	for i := 0; ctx.Err() == nil; i++ {

@@ -33,7 +33,7 @@ type demoProcess struct {
 	// From the banner.
 	banner   string
 	mcpURL   string
-	adminURL string // the admin root, such as http://127.0.0.1:9090
+	adminURL string // the admin root, such as http://127.0.0.1:8418
 	probe    string // the ready-to-paste probe command
 	curl     string // the ready-to-paste curl command
 	curlURL  string // the viewer link printed for the curl call

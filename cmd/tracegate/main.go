@@ -19,17 +19,19 @@ import (
 	"github.com/tracegate/tracegate/internal/probe"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// Exit codes, in one place.
+// Exit codes, in one place; the README's table and every -h repeat them.
 const (
-	exitOK    = 0
-	exitFail  = 1
-	exitUsage = 2
+	exitOK    = 0 // success; for probe, the endpoint is healthy
+	exitFail  = 1 // the command ran and failed: invalid config, a listener that cannot bind, an unhealthy probe
+	exitUsage = 2 // bad flags or arguments
 )
+
+const exitCodesHelp = `
+exit codes: 0 success, 1 failure (invalid configuration, startup error,
+unhealthy probe), 2 usage error
+`
 
 const usage = `usage: tracegate <command> [flags]
 
@@ -38,7 +40,9 @@ commands:
   demo [-traffic]        run the gateway with built-in demo backends and the trace viewer
   probe [flags] URL      check an MCP endpoint with a traced synthetic session
   validate -config FILE  check a configuration file and report every error
-  version                print the version
+  version                print the module version, VCS revision and time
+
+Run "tracegate <command> -h" for a command's flags.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -49,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serveCmd(rest, stderr)
+		return serveCmd(rest, stdout, stderr)
 	case "demo":
 		return demoCmd(rest, stdout, stderr)
 	case "probe":
@@ -59,8 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return validateCmd(rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "tracegate %s\n", version)
-		return exitOK
+		return versionCmd(rest, stdout, stderr)
 	case demoBackendCmd:
 		return demoBackend(rest, stderr)
 	case "help", "-h", "-help", "--help":

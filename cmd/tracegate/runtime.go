@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -38,7 +37,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 		rt.store = traceview.New(traceview.Limits{MaxSpans: v.MaxSpans, MaxBytes: v.MaxBytes})
 		procs = append(procs, rt.store)
 	}
-	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: version, Logger: log})
+	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
@@ -62,27 +61,12 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts := gateway.TracingOptions(rt.cfg, rt.tel, chain)
 	opts.Logger = rt.log
-	opts.Version = version
+	opts.Version = currentBuild.Version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
 	if rt.store != nil {
 		opts.OnBackendState = rt.store.RecordBackendState
 	}
 	return opts
-}
-
-// adminMux serves /healthz, /readyz, /metrics and, with the viewer on, the
-// trace API, the UI and OTLP/HTTP ingest at /v1/traces.
-func (rt *runtime) adminMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	rt.gateway.RegisterAdmin(mux)
-	mux.Handle("GET /metrics", rt.tel.MetricsHandler())
-	if rt.store != nil {
-		mux.Handle("POST /v1/traces", rt.store.OTLPHandler())
-		mux.Handle("/api/", rt.store.Handler())
-		mux.Handle("/ui/", rt.store.Handler())
-		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	}
-	return mux
 }
 
 func (rt *runtime) close(ctx context.Context) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,12 +16,11 @@ import (
 	"github.com/tracegate/tracegate/internal/config"
 )
 
-func serveCmd(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "tracegate.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", "", "Run the gateway: the MCP listener and the admin listener, with the backends,\nplugins and telemetry of the configuration file. SIGINT or SIGTERM shuts it\ndown within shutdown_grace; a second signal exits at once.", stdout, stderr)
+	path := fs.String("config", "tracegate.yaml", "configuration `file`; ${VAR} in values is expanded from the environment")
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -103,15 +101,12 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			return fmt.Errorf("listen %s: %w", cfg.AdminListen, err)
 		}
 		rt.adminAddr = adminLn.Addr().String()
-		mux := rt.adminMux()
-		if hooks.admin != nil {
-			hooks.admin(mux)
-		}
-		adminSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		adminSrv := &http.Server{Handler: rt.adminHandler(hooks.admin), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, adminSrv)
 		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
 	rt.gateway.Start(ctx)
+	rt.logStart()
 	log.Info("tracegate listening", "mcp", "http://"+rt.mcpAddr+"/mcp", "admin", adminURL(rt.adminAddr), "backends", len(cfg.Backends))
 	if hooks.started != nil {
 		hooks.started(ctx, rt)
@@ -140,6 +135,19 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		return serveErr
 	}
 	return nil
+}
+
+// logStart logs the effective configuration, secrets redacted, and every
+// warning about it.
+func (rt *runtime) logStart() {
+	if ec, err := rt.effectiveConfig(); err != nil {
+		rt.log.Warn("effective configuration", "error", err)
+	} else {
+		rt.log.Info("effective configuration", "version", ec.Version, "exporters", ec.Exporters, "config", ec.Config)
+	}
+	for _, w := range rt.cfg.Warnings() {
+		rt.log.Warn("configuration: "+w.Msg, "path", w.Path)
+	}
 }
 
 func adminURL(addr string) string {

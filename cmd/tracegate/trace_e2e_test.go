@@ -111,7 +111,7 @@ func runRuntime(t *testing.T, cfg *config.Config, logs io.Writer) (rt *runtime, 
 	}
 	mcpSrv := httptest.NewServer(rt.gateway.Handler())
 	t.Cleanup(mcpSrv.Close)
-	adminSrv := httptest.NewServer(rt.adminMux())
+	adminSrv := httptest.NewServer(rt.adminHandler(nil))
 	t.Cleanup(adminSrv.Close)
 	return rt, mcpSrv.URL + "/mcp", adminSrv.URL
 }

@@ -1,48 +1,108 @@
 package main
 
 import (
-	"errors"
-	"flag"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
 )
 
+// problem is one error or warning of validate -json.
+type problem struct {
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+}
+
+// validateReport is the output of validate -json.
+type validateReport struct {
+	File     string    `json:"file"`
+	Valid    bool      `json:"valid"`
+	Backends int       `json:"backends"`
+	Plugins  int       `json:"plugins"`
+	Errors   []problem `json:"errors"`
+	Warnings []problem `json:"warnings"`
+}
+
 func validateCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "tracegate.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	fs := newFlagSet("validate", "", "Check a configuration file without starting anything, and report every problem\nat once, each with its file:line:column and path, then the warnings: what\nserves but is probably not meant. Exits 1 when there are errors.", stdout, stderr)
+	path := fs.String("config", "tracegate.yaml", "configuration `file`; ${VAR} in values is expanded from the environment")
+	asJSON := fs.Bool("json", false, "print one JSON object: file, valid, errors and warnings with line, column, path and message")
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
-	cfg, err := config.Load(*path)
-	var problems []string
+	data, err := os.ReadFile(*path)
 	if err != nil {
-		var errs config.Errors
-		if !errors.As(err, &errs) {
-			fmt.Fprintf(stderr, "tracegate: %v\n", err)
-			return exitFail
-		}
-		for _, e := range errs {
-			problems = append(problems, e.Error())
-		}
-	}
-	if cfg != nil {
-		for i, p := range cfg.Plugins {
-			if err := plugin.Validate(p); err != nil {
-				problems = append(problems, fmt.Sprintf("plugins[%d]: %v", i, err))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintf(stdout, "%s: %s\n", *path, p)
-		}
-		fmt.Fprintf(stdout, "%d problem(s)\n", len(problems))
+		fmt.Fprintf(stderr, "tracegate validate: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d backends, %d plugins)\n", *path, len(cfg.Backends), len(cfg.Plugins))
+	r := config.Check(data, os.Getenv)
+	rep := validateReport{File: *path, Errors: []problem{}, Warnings: []problem{}}
+	for _, e := range r.Errors {
+		rep.Errors = append(rep.Errors, problem{e.Line, e.Column, e.Path, e.Msg})
+	}
+	if cfg := r.Config; cfg != nil {
+		// Each plugin type checks its own options.
+		for i, p := range cfg.Plugins {
+			if err := plugin.Validate(p); err != nil {
+				path, msg := "plugins["+strconv.Itoa(i)+"]", err.Error()
+				// "rate: invalid rate" belongs to plugins[i].rate.
+				if key, rest, ok := strings.Cut(msg, ": "); ok && p.Options[key] != nil {
+					path, msg = path+"."+key, rest
+				}
+				line, col := r.Position(path)
+				rep.Errors = append(rep.Errors, problem{line, col, path, msg})
+			}
+		}
+		rep.Backends, rep.Plugins = len(cfg.Backends), len(cfg.Plugins)
+	}
+	for _, w := range r.Warnings {
+		rep.Warnings = append(rep.Warnings, problem{w.Line, w.Column, w.Path, w.Msg})
+	}
+	rep.Valid = len(rep.Errors) == 0
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		for _, p := range rep.Errors {
+			fmt.Fprintln(stdout, p.format(*path, ""))
+		}
+		for _, p := range rep.Warnings {
+			fmt.Fprintln(stdout, p.format(*path, "warning: "))
+		}
+		if rep.Valid {
+			fmt.Fprintf(stdout, "%s: ok (%d backends, %d plugins, %d warnings)\n", *path, rep.Backends, rep.Plugins, len(rep.Warnings))
+		} else {
+			fmt.Fprintf(stdout, "%d errors, %d warnings\n", len(rep.Errors), len(rep.Warnings))
+		}
+	}
+	if !rep.Valid {
+		return exitFail
+	}
 	return exitOK
+}
+
+// format writes a problem as compilers do, file:line:column: message, so
+// editors can jump to it.
+func (p problem) format(file, kind string) string {
+	at := file
+	if p.Line > 0 {
+		at += ":" + strconv.Itoa(p.Line)
+		if p.Column > 0 {
+			at += ":" + strconv.Itoa(p.Column)
+		}
+	}
+	msg := p.Message
+	if p.Path != "" {
+		msg = p.Path + ": " + msg
+	}
+	return at + ": " + kind + msg
 }

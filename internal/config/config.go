@@ -10,7 +10,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// AdminListen serves /healthz, /readyz, /metrics, /api/traces, /ui/ and
 	// OTLP ingest at /v1/traces. Never the same address as Listen.
-	// Default 127.0.0.1:9090; "off" disables it.
+	// Default 127.0.0.1:8418 (9090, the old default, is Prometheus's);
+	// "off" disables it.
 	AdminListen string `yaml:"admin_listen"`
 	// MaxRequestBytes caps an MCP request body; larger ones get HTTP 413.
 	// Default 4 MiB.
@@ -23,6 +24,7 @@ type Config struct {
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 
 	Auth      Auth      `yaml:"auth"`
+	Admin     Admin     `yaml:"admin"`
 	Backends  []Backend `yaml:"backends"`
 	Tools     Tools     `yaml:"tools"`
 	Plugins   []Plugin  `yaml:"plugins"`
@@ -37,6 +39,24 @@ type Auth struct {
 	// "Authorization: Bearer" values. Compared in constant time. An empty
 	// token (such as an unset ${TRACEGATE_TOKEN}) is a validation error.
 	BearerTokens []string `yaml:"bearer_tokens"`
+}
+
+// Admin protects the admin listener.
+type Admin struct {
+	// BearerTokens, when non-empty, are the "Authorization: Bearer" values
+	// that every admin endpoint but /healthz and /readyz requires. When
+	// empty, Auth.BearerTokens are used; when both are, the admin listener
+	// is open, which is safe only on loopback.
+	BearerTokens []string `yaml:"bearer_tokens"`
+}
+
+// AdminTokens are the tokens that guard the admin listener: admin's own,
+// else the MCP listener's. None means it is open.
+func (c *Config) AdminTokens() []string {
+	if len(c.Admin.BearerTokens) > 0 {
+		return c.Admin.BearerTokens
+	}
+	return c.Auth.BearerTokens
 }
 
 // Transport names how a backend is reached.
@@ -167,10 +187,13 @@ type Telemetry struct {
 // OTLP is the OTLP exporter's target.
 type OTLP struct {
 	// Endpoint is an http or https URL, e.g. http://127.0.0.1:4318
-	// (http/protobuf) or http://127.0.0.1:4317 (grpc). Empty leaves it to
-	// the OTEL_EXPORTER_OTLP_* variables and the exporter's default.
+	// (http/protobuf) or http://127.0.0.1:4317 (grpc). For grpc, a bare
+	// host:port uses TLS unless OTEL_EXPORTER_OTLP_INSECURE=true. Empty
+	// leaves it to the OTEL_EXPORTER_OTLP_* variables and the exporter's
+	// default.
 	Endpoint string `yaml:"endpoint"`
-	// Protocol is http/protobuf (default) or grpc.
+	// Protocol is http/protobuf (default), http/json or grpc, as
+	// OTEL_EXPORTER_OTLP_PROTOCOL takes.
 	Protocol string            `yaml:"protocol"`
 	Headers  map[string]string `yaml:"headers"`
 	// Timeout bounds one export. Default 10s.

@@ -56,7 +56,7 @@ func (d *decoder) leave(n *yaml.Node) {
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.errs.add(n.Line, path, format, args...)
+	d.errs.addNode(n, path, format, args...)
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {

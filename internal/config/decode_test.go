@@ -16,10 +16,10 @@ func TestParseDecodeErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", "listn: 127.0.0.1:1\n", []string{"line 1: listn: unknown key"}},
-		{"unknown key in backend", "backends:\n  - name: a\n    urll: http://x\n", []string{"line 3: backends[0].urll: unknown key"}},
+		{"unknown key in backend", "backends:\n  - name: a\n    urll: http://x\n", []string{"line 3: backends[0].urll: unknown key", "line 2: backends[0]: set exactly one of url and command"}},
 		{"unknown key two deep", "telemetry:\n  otlp:\n    endpiont: http://x\n", []string{"line 3: telemetry.otlp.endpiont: unknown key"}},
 		{"unknown key three deep", "telemetry: {sampler: {ratio: 1, rate: 2}}\n", []string{"line 1: telemetry.sampler.rate: unknown key"}},
-		{"unknown key in pointer struct", "cluster: {redis: redis://x}\n", []string{"line 1: cluster.redis: unknown key"}},
+		{"unknown key in pointer struct", "cluster: {redis: redis://x}\n", []string{"line 1: cluster.redis: unknown key", "line 1: cluster.redis_url: required", "line 1: cluster.advertise_url: required"}},
 		{"unknown keys are all reported", "auth: {tokens: [a]}\nlog: {lvl: info}\n", []string{
 			"line 1: auth.tokens: unknown key",
 			"line 2: log.lvl: unknown key",
@@ -56,7 +56,7 @@ func TestParseDecodeErrors(t *testing.T) {
 			"line 1: plugins[0].opt: anchor 'x' value contains itself",
 		}},
 		{"bad expansion", "listen: ${A\n", []string{`line 1: listen: unterminated "${"`}},
-		{"bad variable name", "backends:\n  - name: ${1A}\n", []string{`line 2: backends[0].name: invalid variable name "1A" in ${...}`}},
+		{"bad variable name", "backends:\n  - name: ${1A}\n", []string{`line 2: backends[0].name: invalid variable name "1A" in ${...}`, "line 2: backends[0]: set exactly one of url and command"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -159,16 +159,14 @@ plugins:
 	}
 }
 
+// TestParseEmpty: a file with no settings is a mistake (a wrong path, a
+// truncated write), not a request for the defaults.
 func TestParseEmpty(t *testing.T) {
 	t.Parallel()
 	for _, src := range []string{"", "# only a comment\n", "---\n", "~\n"} {
 		c, err := Parse([]byte(src), nil)
-		if err != nil {
-			t.Errorf("Parse(%q): %v", src, err)
-			continue
-		}
-		if !reflect.DeepEqual(c, Default()) {
-			t.Errorf("Parse(%q): got %+v, want Default()", src, c)
+		if got, want := msgLines(t, err), []string{"empty file: want a mapping of settings, such as backends"}; !reflect.DeepEqual(got, want) || c != nil {
+			t.Errorf("Parse(%q): got %v, %q; want no config and %q", src, c, got, want)
 		}
 	}
 }

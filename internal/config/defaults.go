@@ -5,9 +5,11 @@ import "time"
 // Default values, applied by ApplyDefaults to every field left empty.
 const (
 	// DefaultMaxSessions bounds a per_client backend's sessions.
-	DefaultMaxSessions     = 64
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultMaxSessions = 64
+	DefaultListen      = "127.0.0.1:8080"
+	// DefaultAdminListen's port is one that no common tool claims by
+	// default (9090 is Prometheus's, 9464 the OTel Prometheus exporter's).
+	DefaultAdminListen     = "127.0.0.1:8418"
 	DefaultMaxRequestBytes = 4 << 20 // 4 MiB
 	DefaultShutdownGrace   = 10 * time.Second
 	// DefaultSessionIdleTimeout is how long a silent client session lives.

@@ -10,7 +10,7 @@ func TestDefault(t *testing.T) {
 	t.Parallel()
 	want := &Config{
 		Listen:             "127.0.0.1:8080",
-		AdminListen:        "127.0.0.1:9090",
+		AdminListen:        "127.0.0.1:8418",
 		MaxRequestBytes:    4 << 20,
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),

@@ -9,33 +9,39 @@ import (
 )
 
 // expandTree replaces ${VAR} and ${VAR:-default} in every scalar value of
-// the tree rooted at n, and returns the nodes it changed. It works on parsed
+// the tree rooted at n, and records the nodes it changed in changed, and in
+// unset the variables without a default that each changed node found unset
+// or empty. It works on parsed
 // nodes, not on the file's text, so an expanded value is always one scalar:
 // a variable holding ": " or a newline cannot add keys or items. Mapping keys
 // are left alone. An alias shares its anchor's node, which is expanded once
 // where it is defined.
-func expandTree(n *yaml.Node, path string, getenv func(string) string, errs *Errors, changed map[*yaml.Node]bool) {
+func expandTree(n *yaml.Node, path string, getenv func(string) string, errs *Errors, changed map[*yaml.Node]bool, unset map[*yaml.Node][]string) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			expandTree(c, path, getenv, errs, changed)
+			expandTree(c, path, getenv, errs, changed, unset)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			expandTree(c, indexPath(path, i), getenv, errs, changed)
+			expandTree(c, indexPath(path, i), getenv, errs, changed, unset)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandTree(n.Content[i+1], keyPath(path, n.Content[i].Value), getenv, errs, changed)
+			expandTree(n.Content[i+1], keyPath(path, n.Content[i].Value), getenv, errs, changed, unset)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		v, err := expand(n.Value, getenv)
+		var missing []string
+		v, err := expandVars(n.Value, getenv, &missing)
 		if err != nil {
-			errs.add(n.Line, path, "%v", err)
+			errs.addNode(n, path, "%v", err)
 			return
+		}
+		if len(missing) > 0 {
+			unset[n] = missing
 		}
 		n.Value = v
 		changed[n] = true
@@ -53,6 +59,12 @@ func expandTree(n *yaml.Node, path string, getenv func(string) string, errs *Err
 // "$" followed by anything else is kept as is. The default is literal text up
 // to the first "}".
 func expand(s string, getenv func(string) string) (string, error) {
+	return expandVars(s, getenv, nil)
+}
+
+// expandVars is expand that also appends to unset, if not nil, each
+// variable without a default that is unset or empty.
+func expandVars(s string, getenv func(string) string, unset *[]string) (string, error) {
 	i := strings.IndexByte(s, '$')
 	if i < 0 {
 		return s, nil
@@ -78,6 +90,9 @@ func expand(s string, getenv func(string) string) (string, error) {
 			v := getenv(name)
 			if v == "" && hasDef {
 				v = def
+			}
+			if v == "" && !hasDef && unset != nil {
+				*unset = append(*unset, name)
 			}
 			b.WriteString(v)
 			s = s[end+1:]

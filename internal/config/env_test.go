@@ -129,7 +129,7 @@ func TestParseExpandSkipsKeys(t *testing.T) {
 	src := `backends: [{name: a, url: 'http://x', headers: {"${KEY}": "${VALUE}"}}]`
 	_, err := Parse([]byte(src), env("KEY", "X-Api-Key", "VALUE", "k"))
 	want := []string{`backends[0].headers["${KEY}"]: invalid header name`}
-	if got := errLines(t, err); !reflect.DeepEqual(got, want) {
+	if got := msgLines(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -159,7 +159,7 @@ backends:
 		"auth.bearer_tokens[0]: token contains spaces or control characters",
 		"backends[0].headers.Authorization: value contains CR, LF or NUL",
 	}
-	if got := errLines(t, err); !reflect.DeepEqual(got, want) {
+	if got := msgLines(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FieldError is one problem in a configuration, named by the path of the
 // value at fault, such as backends[1].url.
 type FieldError struct {
-	// Line is the line in the YAML file, when known (decode errors); 0
-	// otherwise.
-	Line int
+	// Line and Column locate the value in the YAML file, when known; 0
+	// otherwise. Check sets them on every problem that has a place in the
+	// file; Parse's validation errors carry no position.
+	Line, Column int
 	// Path names the value: telemetry.sampler.ratio, backends[0].headers.Accept.
 	// Empty for problems that belong to no single value.
 	Path string
@@ -55,6 +58,10 @@ func (es Errors) Unwrap() []error {
 
 func (es *Errors) add(line int, path, format string, args ...any) {
 	*es = append(*es, &FieldError{Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (es *Errors) addNode(n *yaml.Node, path, format string, args ...any) {
+	*es = append(*es, &FieldError{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
 // keyPath names a mapping key below parent: parent.key, or parent["key"]

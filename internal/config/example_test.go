@@ -31,11 +31,11 @@ telemetry:
 		}
 	}
 	// Output:
-	// auth.bearer_tokens[0]: empty token
-	// backends[0].name: "Weather" must match [a-z0-9_-]+
-	// backends[0].url: missing scheme
-	// backends[1].transport: sse needs url
-	// telemetry.sampler.ratio: must be within [0, 1]
+	// line 4: auth.bearer_tokens[0]: empty token (${TRACEGATE_TOKEN} unset or empty)
+	// line 6: backends[0].name: "Weather" must match [a-z0-9_-]+
+	// line 7: backends[0].url: missing scheme
+	// line 10: backends[1].transport: sse needs url
+	// line 12: telemetry.sampler.ratio: must be within [0, 1]
 }
 
 func ExampleParse_decodeError() {
@@ -43,6 +43,7 @@ func ExampleParse_decodeError() {
 	fmt.Println(err)
 	// Output:
 	// line 3: backends[0].urll: unknown key
+	// line 2: backends[0]: set exactly one of url and command
 }
 
 func ExampleNameFor() {

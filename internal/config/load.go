@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -31,32 +30,13 @@ func Load(path string) (*Config, error) {
 // the default when VAR is unset or empty, and $$ by a literal $. A nil
 // getenv sees no variables.
 //
-// On failure the error is Errors: decode errors (with line and path) when
-// the file cannot be read into a Config, or else every validation error.
+// On failure the error is Errors: every problem that Check finds.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
+	r := Check(data, getenv)
+	if len(r.Errors) > 0 {
+		return nil, r.Errors
 	}
-	root, errs := parseDocument(data)
-	if errs != nil {
-		return nil, errs
-	}
-	c := new(Config)
-	if root != nil {
-		d := &decoder{expanded: map[*yaml.Node]bool{}, active: map[*yaml.Node]bool{}}
-		expandTree(root, "", getenv, &d.errs, d.expanded)
-		if d.errs == nil {
-			d.decode(root, reflect.ValueOf(c).Elem(), "")
-		}
-		if d.errs != nil {
-			return nil, d.errs
-		}
-	}
-	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return r.Config, nil
 }
 
 // parseDocument returns the root node of the only YAML document in data, or
@@ -73,7 +53,7 @@ func parseDocument(data []byte) (*yaml.Node, Errors) {
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
-		return nil, Errors{{Line: next.Line, Msg: "want one YAML document, found another"}}
+		return nil, Errors{{Line: next.Line, Column: next.Column, Msg: "want one YAML document, found another"}}
 	case !errors.Is(err, io.EOF):
 		return nil, Errors{syntaxError(err)}
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,19 @@ func errLines(t *testing.T, err error) []string {
 	return strings.Split(es.Error(), "\n")
 }
 
+// msgLines is errLines without the positions, for tests of what the
+// messages say; TestCheckPositions tests where they point.
+func msgLines(t *testing.T, err error) []string {
+	t.Helper()
+	lines := errLines(t, err)
+	for i, l := range lines {
+		lines[i] = linePrefix.ReplaceAllString(l, "")
+	}
+	return lines
+}
+
+var linePrefix = regexp.MustCompile(`^line [0-9]+: `)
+
 func TestLoadFull(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("testdata/full.yaml")
@@ -46,7 +60,7 @@ func TestLoadFull(t *testing.T) {
 	}
 	want := &Config{
 		Listen:             "127.0.0.1:8080",
-		AdminListen:        "127.0.0.1:9090",
+		AdminListen:        "127.0.0.1:8418",
 		MaxRequestBytes:    4 << 20,
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),
@@ -112,7 +126,7 @@ func TestLoadTestdata(t *testing.T) {
 		{"anchors.yaml", nil},
 		{"invalid.yaml", []string{
 			"listen and admin_listen must differ",
-			"auth.bearer_tokens[0]: empty token",
+			"auth.bearer_tokens[0]: empty token (${TRACEGATE_TOKEN} unset or empty)",
 			`backends[0].name: "Weather" must match [a-z0-9_-]+`,
 			"backends[0].url: missing scheme",
 			"backends[1].transport: sse needs url",
@@ -135,7 +149,7 @@ func TestLoadTestdata(t *testing.T) {
 				getenv = env() // invalid.yaml also checks that an unset token is caught
 			}
 			_, err = Parse(data, getenv)
-			if got := errLines(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := msgLines(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%s) errors:\ngot  %q\nwant %q", tt.file, got, tt.want)
 			}
 		})

@@ -43,15 +43,8 @@ func (c *Config) Validate() error {
 		add("session_idle_timeout", "must not be negative")
 	}
 
-	for i, tok := range c.Auth.BearerTokens {
-		p := indexPath("auth.bearer_tokens", i)
-		switch {
-		case tok == "":
-			add(p, "empty token")
-		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-			add(p, "token contains spaces or control characters")
-		}
-	}
+	checkTokens("auth.bearer_tokens", c.Auth.BearerTokens, add)
+	checkTokens("admin.bearer_tokens", c.Admin.BearerTokens, add)
 
 	backends := make(map[string]int, len(c.Backends))
 	for i := range c.Backends {
@@ -96,6 +89,17 @@ func (c *Config) Validate() error {
 }
 
 type addFunc func(path, format string, args ...any)
+
+func checkTokens(p string, tokens []string, add addFunc) {
+	for i, tok := range tokens {
+		switch {
+		case tok == "":
+			add(indexPath(p, i), "empty token")
+		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			add(indexPath(p, i), "token contains spaces or control characters")
+		}
+	}
+}
 
 // validate checks backends[i]; names maps each valid name seen so far to
 // its index.
@@ -242,15 +246,21 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	default:
 		add(p+".exporter", "must be otlp, stdout or none")
 	}
-	if t.OTLP.Endpoint != "" {
-		if msg := checkURL(t.OTLP.Endpoint, "http", "https"); msg != "" {
+	if e := t.OTLP.Endpoint; e != "" {
+		// For gRPC, a bare host:port is how collectors write it; the
+		// OTLP exporter spec lets OTEL_EXPORTER_OTLP_INSECURE pick TLS.
+		if t.OTLP.Protocol == "grpc" && !strings.Contains(e, "://") {
+			if host, _, err := net.SplitHostPort(e); err != nil || host == "" {
+				add(p+".otlp.endpoint", "want a URL, or host:port for grpc")
+			}
+		} else if msg := checkURL(e, "http", "https"); msg != "" {
 			add(p+".otlp.endpoint", "%s", msg)
 		}
 	}
 	switch t.OTLP.Protocol {
-	case "http/protobuf", "grpc":
+	case "http/protobuf", "http/json", "grpc":
 	default:
-		add(p+".otlp.protocol", "must be http/protobuf or grpc")
+		add(p+".otlp.protocol", "must be http/protobuf, http/json or grpc")
 	}
 	checkHeaders(p+".otlp.headers", t.OTLP.Headers, false, add)
 	if t.OTLP.Timeout <= 0 {

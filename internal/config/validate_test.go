@@ -14,21 +14,21 @@ func TestValidate(t *testing.T) {
 		yaml string
 		want []string // nil: valid
 	}{
-		{"defaults only", "", nil},
+		{"defaults only", "backends: []", nil},
 		{"one url backend", okBackend, nil},
 		{"one command backend", "backends: [{name: files_2-b, command: [srv]}]", nil},
-		{"admin off on the same port", "listen: 127.0.0.1:9090\nadmin_listen: 'off'", nil},
-		{"admin off unquoted", "listen: 127.0.0.1:9090\nadmin_listen: off", nil},
+		{"admin off on the same port", "listen: 127.0.0.1:8418\nadmin_listen: 'off'", nil},
+		{"admin off unquoted", "listen: 127.0.0.1:8418\nadmin_listen: off", nil},
 		{"port zero twice", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0", nil},
 		{"same port, other hosts", "listen: 127.0.0.1:9000\nadmin_listen: 127.0.0.2:9000", nil},
 
 		{"listen equals admin_listen", "admin_listen: 127.0.0.1:8080", []string{"listen and admin_listen must differ"}},
-		{"wildcard listen shares admin port", "listen: :9090", []string{"listen and admin_listen must differ"}},
+		{"wildcard listen shares admin port", "listen: :8418", []string{"listen and admin_listen must differ"}},
 		{"listen without port", "listen: localhost", []string{"listen: want host:port"}},
 		{"admin port out of range", "admin_listen: 127.0.0.1:70000", []string{"admin_listen: port must be a number from 0 to 65535"}},
 		{"negative body limit", "max_request_bytes: -1", []string{"max_request_bytes: must be positive"}},
 
-		{"empty token", `auth: {bearer_tokens: ["${TRACEGATE_TOKEN}", ok]}`, []string{"auth.bearer_tokens[0]: empty token"}},
+		{"empty token", `auth: {bearer_tokens: ["${TRACEGATE_TOKEN}", ok]}`, []string{"auth.bearer_tokens[0]: empty token (${TRACEGATE_TOKEN} unset or empty)"}},
 
 		{"bad name", "backends: [{name: Weather, url: 'http://x'}]", []string{`backends[0].name: "Weather" must match [a-z0-9_-]+`}},
 		{"missing name", "backends: [{url: 'http://x'}]", []string{"backends[0].name: required"}},
@@ -85,7 +85,7 @@ func TestValidate(t *testing.T) {
 		}},
 
 		{"exporter", "telemetry: {exporter: jaeger}", []string{"telemetry.exporter: must be otlp, stdout or none"}},
-		{"otlp protocol", "telemetry: {otlp: {protocol: http/json}}", []string{"telemetry.otlp.protocol: must be http/protobuf or grpc"}},
+		{"otlp protocol", "telemetry: {otlp: {protocol: http/xml}}", []string{"telemetry.otlp.protocol: must be http/protobuf, http/json or grpc"}},
 		{"otlp endpoint", "telemetry: {otlp: {endpoint: 'localhost:4317'}}", []string{"telemetry.otlp.endpoint: missing scheme"}},
 		{"otlp header", "telemetry: {otlp: {headers: {'a b': c}}}", []string{`telemetry.otlp.headers["a b"]: invalid header name`}},
 		{"ratio above 1", "telemetry: {sampler: {ratio: 1.5}}", []string{"telemetry.sampler.ratio: must be within [0, 1]"}},
@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 		{"rediss is fine", "cluster: {redis_url: 'rediss://r:6380/1', advertise_url: 'https://a'}", nil},
 
 		{"every error, in file order", `
-listen: 127.0.0.1:9090
+listen: 127.0.0.1:8418
 backends:
   - {name: Weather, url: 'http://x'}
   - {name: b, url: '127.0.0.1:1'}
@@ -129,7 +129,7 @@ telemetry: {exporter: zipkin, sampler: {ratio: 2}}
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, err := Parse([]byte(tt.yaml), nil)
-			if got := errLines(t, err); !reflect.DeepEqual(got, tt.want) {
+			if got := msgLines(t, err); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%q) errors:\ngot  %q\nwant %q", tt.yaml, got, tt.want)
 			}
 			if (c == nil) != (tt.want != nil) {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ func resolveOTLP(signal string, cfg config.OTLP, e env) (otlpTarget, error) {
 
 	if v := e.get(sig + "ENDPOINT"); v != "" {
 		// A signal-specific endpoint is used as is, path included.
+		v = grpcHostPort(t.Protocol, v, e, sig)
 		if err := checkEndpoint(sig+"ENDPOINT", v); err != nil {
 			return t, err
 		}
@@ -66,6 +68,7 @@ func resolveOTLP(signal string, cfg config.OTLP, e env) (otlpTarget, error) {
 				base = "http://localhost:4317"
 			}
 		}
+		base = grpcHostPort(t.Protocol, base, e, sig)
 		if err := checkEndpoint(source, base); err != nil {
 			return t, err
 		}
@@ -111,6 +114,23 @@ func resolveOTLP(signal string, cfg config.OTLP, e env) (otlpTarget, error) {
 		return t, fmt.Errorf("%s=%q: want gzip or none", key, v)
 	}
 	return t, nil
+}
+
+// grpcHostPort turns a gRPC endpoint written as a bare host:port, as
+// collectors write it, into a URL: https unless the INSECURE variable of the
+// signal, else the generic one, is true (OTLP exporter spec:
+// OTEL_EXPORTER_OTLP_INSECURE applies to gRPC endpoints without a scheme).
+func grpcHostPort(protocol, v string, e env, sig string) string {
+	if protocol != protoGRPC || strings.Contains(v, "://") {
+		return v
+	}
+	if host, _, err := net.SplitHostPort(v); err != nil || host == "" {
+		return v // checkEndpoint says what is wrong
+	}
+	if ins, _ := e.first(sig+"INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"); strings.EqualFold(ins, "true") {
+		return "http://" + v
+	}
+	return "https://" + v
 }
 
 // checkEndpoint insists on a scheme: the exporters would otherwise guess
