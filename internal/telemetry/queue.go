@@ -10,6 +10,8 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 // queueConfig sizes a queueProcessor. Defaults follow the OTEL_BSP_*
@@ -19,6 +21,11 @@ type queueConfig struct {
 	BatchSize     int           // OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512
 	Interval      time.Duration // OTEL_BSP_SCHEDULE_DELAY, default 5s
 	ExportTimeout time.Duration // OTEL_BSP_EXPORT_TIMEOUT, default 30s
+	// Limits, when set, bound each span before it is exported.
+	Limits *Limits
+	// Redactor cleans export errors before they are logged: they quote the
+	// endpoint URL, which may carry credentials.
+	Redactor *redact.Redactor
 }
 
 func queueConfigFromEnv(e env) (queueConfig, error) {
@@ -155,7 +162,7 @@ func (p *queueProcessor) run() {
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
 	batch := make([]sdktrace.ReadOnlySpan, 0, p.cfg.BatchSize)
-	var health exportHealth
+	health := exportHealth{redactor: p.cfg.Redactor}
 
 	// After a failed export the worker pauses, doubling from Interval up
 	// to maxBackoff, and stops taking spans from the queue meanwhile: they
@@ -172,6 +179,11 @@ func (p *queueProcessor) run() {
 	export := func() {
 		if len(batch) == 0 {
 			return
+		}
+		if l := p.cfg.Limits; l != nil {
+			for i, s := range batch {
+				batch[i] = l.bound(s)
+			}
 		}
 		ctx, cancel := context.WithTimeout(p.abortCtx, p.cfg.ExportTimeout)
 		err := p.exporter.ExportSpans(ctx, batch)
@@ -231,6 +243,8 @@ func (p *queueProcessor) run() {
 // and in between at most once a minute, so that a dead collector does not
 // flood the log.
 type exportHealth struct {
+	redactor *redact.Redactor // nil redacts without configured secrets
+
 	mu      sync.Mutex
 	failing bool
 	lastLog time.Time
@@ -246,6 +260,6 @@ func (h *exportHealth) report(logger *slog.Logger, signal string, err error, att
 		logger.Info(signal+" export recovered", attrs...)
 	case err != nil && (!h.failing || now.Sub(h.lastLog) >= time.Minute):
 		h.failing, h.lastLog = true, now
-		logger.Warn(signal+" export failed", append([]any{"error", err}, attrs...)...)
+		logger.Warn(signal+" export failed", append([]any{"error", h.redactor.Error(err)}, attrs...)...)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 const instrumentationScope = "github.com/tracegate/tracegate/internal/telemetry"
@@ -55,6 +56,8 @@ type Telemetry struct {
 	MeterProvider  *sdkmetric.MeterProvider
 	Propagator     propagation.TextMapPropagator
 	Resource       *resource.Resource
+	// Limits bound every span recorded and exported (OTEL_*_LIMIT).
+	Limits Limits
 	// Exporters describes where spans and metrics go, for a startup log
 	// line: e.g. ["traces: grpc http://127.0.0.1:4317", "metrics: /metrics"].
 	Exporters []string
@@ -98,6 +101,11 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 	if err != nil {
 		return nil, err
 	}
+	if t.Limits, err = limitsFromEnv(e); err != nil {
+		return nil, err
+	}
+	qcfg.Limits = &t.Limits
+	qcfg.Redactor = otlpRedactor(cfg.OTLP, e)
 	traceExporters, err := traceExporterNames(cfg, e)
 	if err != nil {
 		return nil, err
@@ -121,7 +129,13 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		}
 	}()
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(t.Resource), sdktrace.WithSampler(sampler)}
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(t.Resource),
+		sdktrace.WithSampler(sampler),
+		sdktrace.WithRawSpanLimits(t.Limits.SpanLimits),
+		// First, so that every other processor sees the bounded name.
+		sdktrace.WithSpanProcessor(nameLimiter{max: t.Limits.NameLength}),
+	}
 	for _, name := range traceExporters {
 		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, stdout)
 		if err != nil {
@@ -134,7 +148,7 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		t.Exporters = append(t.Exporters, "traces: "+desc)
 	}
 	for _, sp := range opts.ExtraSpanProcessors {
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(boundedProcessor{sp, t.Limits}))
 	}
 
 	prom, reg, err := newPrometheusReader()
@@ -154,6 +168,7 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		}
 		cleanup = append(cleanup, exp.Shutdown)
 		logged := &loggedMetricExporter{Exporter: exp, logger: logger.With("signal", "metrics", "exporter", desc)}
+		logged.health.redactor = qcfg.Redactor
 		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(logged, readerOpts...)))
 		t.Exporters = append(t.Exporters, "metrics: "+desc)
 	}
@@ -206,4 +221,16 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		t.shutdownErr = errors.Join(errs...)
 	})
 	return t.shutdownErr
+}
+
+// otlpRedactor knows the OTLP header values of both signals, so that an
+// exporter error quoting one never reaches the log.
+func otlpRedactor(cfg config.OTLP, e env) *redact.Redactor {
+	var secrets []string
+	for _, signal := range []string{"traces", "metrics"} {
+		if t, err := resolveOTLP(signal, cfg, e); err == nil {
+			secrets = append(secrets, redact.HeaderSecrets(t.Headers)...)
+		}
+	}
+	return redact.New(secrets...)
 }
