@@ -16,6 +16,12 @@ const (
 	DefaultOTLPTimeout        = 10 * time.Second
 	DefaultViewerMaxSpans     = 100_000
 	DefaultPluginTimeout      = time.Second
+	DefaultFlushTimeout       = 5 * time.Second
+
+	DefaultMaxSessions           = 1000
+	DefaultMaxConcurrentRequests = 256
+	DefaultMaxStreams            = 256
+	DefaultBodyReadTimeout       = 10 * time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -37,6 +43,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(&c.ShutdownGrace, DefaultShutdownGrace)
 	setDuration(&c.SessionIdleTimeout, DefaultSessionIdleTimeout)
+	setInt(&c.Limits.MaxSessions, DefaultMaxSessions)
+	setInt(&c.Limits.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
+	setInt(&c.Limits.MaxStreams, DefaultMaxStreams)
+	setDuration(&c.Limits.BodyReadTimeout, DefaultBodyReadTimeout)
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		setDuration(&b.Timeout, DefaultBackendTimeout)
@@ -64,6 +74,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&t.Exporter, "none")
 	setString(&t.OTLP.Protocol, "http/protobuf")
 	setDuration(&t.OTLP.Timeout, DefaultOTLPTimeout)
+	setDuration(&t.FlushTimeout, DefaultFlushTimeout)
 	if t.Sampler.Ratio == nil {
 		t.Sampler.Ratio = new(1.0)
 	}
@@ -93,5 +104,11 @@ func setString(s *string, def string) {
 func setDuration(d *Duration, def time.Duration) {
 	if *d == 0 {
 		*d = Duration(def)
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n == 0 {
+		*n = def
 	}
 }

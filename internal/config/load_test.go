@@ -50,6 +50,7 @@ func TestLoadFull(t *testing.T) {
 		MaxRequestBytes:    4 << 20,
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),
+		Limits:             Limits{MaxSessions: 500, MaxConcurrentRequests: 64, MaxStreams: 100, BodyReadTimeout: Duration(5 * time.Second)},
 		Auth:               Auth{BearerTokens: []string{"s3cret"}},
 		Backends: []Backend{
 			{
@@ -88,10 +89,11 @@ func TestLoadFull(t *testing.T) {
 				Endpoint: "http://127.0.0.1:4318", Protocol: "http/protobuf",
 				Headers: map[string]string{"X-Scope-OrgID": "demo"}, Timeout: Duration(5 * time.Second),
 			},
-			Sampler:     Sampler{Ratio: new(0.25)},
-			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000},
-			Propagators: []string{"tracecontext", "baggage"},
-			HTTPSpans:   new(true),
+			Sampler:      Sampler{Ratio: new(0.25)},
+			Viewer:       Viewer{Enabled: new(true), MaxSpans: 100000},
+			Propagators:  []string{"tracecontext", "baggage"},
+			HTTPSpans:    new(true),
+			FlushTimeout: Duration(3 * time.Second),
 		},
 		Log:     Log{Format: "text", Level: "debug"},
 		Cluster: &Cluster{RedisURL: "redis://127.0.0.1:6379/0", AdvertiseURL: "http://127.0.0.1:8081"},

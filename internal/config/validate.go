@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	if c.SessionIdleTimeout < 0 {
 		add("session_idle_timeout", "must not be negative")
 	}
+	c.Limits.validate("limits", add)
 
 	for i, tok := range c.Auth.BearerTokens {
 		p := indexPath("auth.bearer_tokens", i)
@@ -96,6 +97,24 @@ func (c *Config) Validate() error {
 }
 
 type addFunc func(path, format string, args ...any)
+
+func (l *Limits) validate(p string, add addFunc) {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{
+		{"max_sessions", l.MaxSessions},
+		{"max_concurrent_requests", l.MaxConcurrentRequests},
+		{"max_streams", l.MaxStreams},
+	} {
+		if f.n <= 0 {
+			add(p+"."+f.name, "must be positive")
+		}
+	}
+	if l.BodyReadTimeout <= 0 {
+		add(p+".body_read_timeout", "must be positive")
+	}
+}
 
 // validate checks backends[i]; names maps each valid name seen so far to
 // its index.
@@ -247,6 +266,9 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	checkHeaders(p+".otlp.headers", t.OTLP.Headers, false, add)
 	if t.OTLP.Timeout <= 0 {
 		add(p+".otlp.timeout", "must be positive")
+	}
+	if t.FlushTimeout <= 0 {
+		add(p+".flush_timeout", "must be positive")
 	}
 	// The negated test also refuses NaN.
 	if r := t.Sampler.Ratio; r != nil && !(*r >= 0 && *r <= 1) {
