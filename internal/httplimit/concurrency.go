@@ -1,0 +1,78 @@
+package httplimit
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Concurrency bounds the requests in progress and the long-lived streams
+// open at once. Past either bound a request gets HTTP 503 with Retry-After,
+// before the next handler sees it. Streams (GET requests for server-sent
+// events, which stay open for a session's life) have their own bound, so
+// that open streams never starve calls, and calls never starve streams.
+//
+// A Concurrency must not be copied after first use.
+type Concurrency struct {
+	// MaxRequests bounds requests in progress, streams excluded. Zero or
+	// less means no bound.
+	MaxRequests int
+	// MaxStreams bounds open streams. Zero or less means no bound.
+	MaxStreams int
+	// RetryAfter is sent with each 503, rounded up to whole seconds. If
+	// zero, 1s.
+	RetryAfter time.Duration
+	// IsStream says whether a request opens a long-lived stream. If nil,
+	// IsEventStream.
+	IsStream func(*http.Request) bool
+	// Refusals counts each 503. If nil, they are not counted.
+	Refusals *Refusals
+
+	requests, streams atomic.Int64
+}
+
+// IsEventStream reports whether r is a GET that accepts
+// text/event-stream: the standalone stream of the MCP Streamable HTTP
+// transport, or a legacy SSE connection.
+func IsEventStream(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// InFlight returns the requests and streams in progress now.
+func (c *Concurrency) InFlight() (requests, streams int64) {
+	return c.requests.Load(), c.streams.Load()
+}
+
+// Wrap returns next behind the bounds.
+func (c *Concurrency) Wrap(next http.Handler) http.Handler {
+	isStream := c.IsStream
+	if isStream == nil {
+		isStream = IsEventStream
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, max, limit := &c.requests, c.MaxRequests, LimitConcurrentRequests
+		if isStream(r) {
+			n, max, limit = &c.streams, c.MaxStreams, LimitStreams
+		}
+		if v := n.Add(1); max > 0 && v > int64(max) {
+			n.Add(-1)
+			c.refuse(w, r, limit)
+			return
+		}
+		defer n.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *Concurrency) refuse(w http.ResponseWriter, r *http.Request, limit string) {
+	c.Refusals.Add(r.Context(), limit)
+	after := c.RetryAfter
+	if after <= 0 {
+		after = time.Second
+	}
+	secs := int64((after + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	http.Error(w, "tracegate is at its "+limit+" limit; retry later", http.StatusServiceUnavailable)
+}
