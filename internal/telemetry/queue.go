@@ -64,8 +64,10 @@ type queueProcessor struct {
 	queue   chan sdktrace.ReadOnlySpan
 	stopped atomic.Bool
 
-	droppedFull   atomic.Int64 // queue full
-	droppedExport atomic.Int64 // the exporter returned an error
+	droppedFull     atomic.Int64 // queue full
+	droppedExport   atomic.Int64 // the exporter returned an error
+	droppedShutdown atomic.Int64 // still queued when Shutdown ran out of time
+	exporting       atomic.Int64 // spans in the export under way
 
 	flush    chan chan struct{}
 	stop     chan struct{}
@@ -108,8 +110,10 @@ func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 }
 
-// Dropped is the number of spans lost so far, for either reason.
-func (p *queueProcessor) Dropped() int64 { return p.droppedFull.Load() + p.droppedExport.Load() }
+// Dropped is the number of spans lost so far, for any reason.
+func (p *queueProcessor) Dropped() int64 {
+	return p.droppedFull.Load() + p.droppedExport.Load() + p.droppedShutdown.Load()
+}
 
 // ForceFlush exports everything queued before it returns, or returns
 // ctx's error.
@@ -133,8 +137,14 @@ func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	}
 }
 
+// abortGrace is how long Shutdown, out of time, lets the worker fail its
+// remaining batches at once (their context is cancelled), so that they are
+// counted as lost; after it, what is left is counted without waiting.
+const abortGrace = 250 * time.Millisecond
+
 // Shutdown exports what is queued, then shuts the exporter down. When ctx
-// ends first, the export in progress is abandoned. Later calls return nil.
+// ends first, the export in progress is abandoned, and every span not
+// exported is counted as dropped. Later calls return nil.
 func (p *queueProcessor) Shutdown(ctx context.Context) error {
 	var err error
 	p.stopOnce.Do(func() {
@@ -144,7 +154,16 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 		case <-p.done:
 		case <-ctx.Done():
 			p.abort()
-			err = fmt.Errorf("flush spans: %w", ctx.Err())
+			err = fmt.Errorf("flush spans: %w", context.Cause(ctx))
+			t := time.NewTimer(abortGrace)
+			select {
+			case <-p.done:
+			case <-t.C:
+				// An exporter that ignores its context: count what it
+				// holds and what is queued as lost, and go.
+				p.droppedShutdown.Add(int64(len(p.queue)) + p.exporting.Load())
+			}
+			t.Stop()
 		}
 		if serr := p.exporter.Shutdown(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("shut down span exporter: %w", serr))
@@ -186,7 +205,9 @@ func (p *queueProcessor) run() {
 			}
 		}
 		ctx, cancel := context.WithTimeout(p.abortCtx, p.cfg.ExportTimeout)
+		p.exporting.Store(int64(len(batch)))
 		err := p.exporter.ExportSpans(ctx, batch)
+		p.exporting.Store(0)
 		cancel()
 		if err != nil {
 			p.droppedExport.Add(int64(len(batch)))

@@ -65,9 +65,23 @@ type Telemetry struct {
 	registry *prometheus.Registry
 	queues   []*queueProcessor
 
-	shutdownOnce sync.Once
-	shutdownErr  error
+	shutdownOnce   sync.Once
+	shutdownResult ShutdownResult
 }
+
+// ShutdownResult says what a shutdown could not deliver.
+type ShutdownResult struct {
+	// LostSpans counts the sampled spans that the shutdown did not
+	// deliver: still queued when its context ended, or in an export that
+	// failed during it.
+	LostSpans int64
+	// Traces and Metrics are the errors of flushing and stopping each
+	// signal's providers and exporters.
+	Traces, Metrics error
+}
+
+// Err joins Traces and Metrics.
+func (r ShutdownResult) Err() error { return errors.Join(r.Traces, r.Metrics) }
 
 // New builds the providers. It fails, naming the value at fault, on a bad
 // sampler, propagator, exporter or endpoint; it does not contact the
@@ -210,17 +224,24 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 // Shutdown flushes and stops traces, then metrics, within ctx. Later calls
 // return the first call's result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
+	return t.ShutdownWithResult(ctx).Err()
+}
+
+// ShutdownWithResult is Shutdown, reporting the spans it lost. Later calls
+// return the first call's result.
+func (t *Telemetry) ShutdownWithResult(ctx context.Context) ShutdownResult {
 	t.shutdownOnce.Do(func() {
-		var errs []error
+		r := &t.shutdownResult
+		before := t.DroppedSpans()
 		if err := t.TracerProvider.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down tracer provider: %w", err))
+			r.Traces = fmt.Errorf("shut down tracer provider: %w", err)
 		}
+		r.LostSpans = t.DroppedSpans() - before
 		if err := t.MeterProvider.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down meter provider: %w", err))
+			r.Metrics = fmt.Errorf("shut down meter provider: %w", err)
 		}
-		t.shutdownErr = errors.Join(errs...)
 	})
-	return t.shutdownErr
+	return t.shutdownResult
 }
 
 // otlpRedactor knows the OTLP header values of both signals, so that an
