@@ -1,9 +1,11 @@
 package httplimit
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +33,10 @@ type Concurrency struct {
 	Refusals *Refusals
 
 	requests, streams atomic.Int64
+
+	mu      sync.Mutex
+	closing bool
+	open    map[*http.Request]context.CancelFunc // streams in progress
 }
 
 // IsEventStream reports whether r is a GET that accepts
@@ -62,8 +68,52 @@ func (c *Concurrency) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		defer n.Add(-1)
+		if n == &c.streams {
+			c.serveStream(w, r, next)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// serveStream runs a stream with a context that CloseStreams cancels.
+// Handlers of server-sent events return when their request's context ends.
+func (c *Concurrency) serveStream(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	r = r.WithContext(ctx)
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "tracegate is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if c.open == nil {
+		c.open = map[*http.Request]context.CancelFunc{}
+	}
+	c.open[r] = cancel
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.open, r)
+		c.mu.Unlock()
+	}()
+	next.ServeHTTP(w, r)
+}
+
+// CloseStreams ends every open stream, by cancelling its request's
+// context, and refuses new ones with 503. A server calls it when its
+// shutdown grace period starts: http.Server.Shutdown waits for handlers to
+// return, and a stream's handler returns only when its client leaves.
+// Requests other than streams are left to finish.
+func (c *Concurrency) CloseStreams() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closing = true
+	for _, cancel := range c.open {
+		cancel()
+	}
 }
 
 func (c *Concurrency) refuse(w http.ResponseWriter, r *http.Request, limit string) {

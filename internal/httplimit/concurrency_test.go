@@ -111,3 +111,91 @@ func TestConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseStreams opens a stream whose handler waits for its request's
+// context, as an SSE handler does, and a call in progress: CloseStreams
+// ends the stream at once, leaves the call running, and refuses new
+// streams.
+func TestCloseStreams(t *testing.T) {
+	t.Parallel()
+	lim := &httplimit.Concurrency{MaxRequests: 10, MaxStreams: 10}
+	callRelease := make(chan struct{})
+	entered := make(chan string, 2)
+	srv := httptest.NewServer(lim.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if httplimit.IsEventStream(r) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			entered <- "stream"
+			<-r.Context().Done()
+			return
+		}
+		entered <- "call"
+		<-callRelease
+		io.WriteString(w, "done")
+	})))
+	defer srv.Close()
+
+	streamEnded := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			streamEnded <- err
+			return
+		}
+		_, err = io.ReadAll(resp.Body) // returns when the server ends the stream
+		resp.Body.Close()
+		streamEnded <- err
+	}()
+	callDone := make(chan string, 1)
+	go func() {
+		resp, err := http.Post(srv.URL, "application/json", nil)
+		if err != nil {
+			callDone <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		callDone <- string(b)
+	}()
+	for range 2 {
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("requests did not start")
+		}
+	}
+
+	lim.CloseStreams()
+	select {
+	case err := <-streamEnded:
+		if err != nil {
+			t.Errorf("stream ended with %v, want a clean end", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseStreams did not end the open stream")
+	}
+	select {
+	case got := <-callDone:
+		t.Fatalf("the call in progress ended with %q; CloseStreams must leave it", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("new stream after CloseStreams: got %d, want 503", resp.StatusCode)
+	}
+
+	close(callRelease)
+	if got := <-callDone; got != "done" {
+		t.Errorf("call: got %q, want done", got)
+	}
+}
