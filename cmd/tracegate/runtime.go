@@ -6,12 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
+	"github.com/tracegate/tracegate/internal/httplimit"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/internal/redact"
 	"github.com/tracegate/tracegate/internal/telemetry"
 	"github.com/tracegate/tracegate/internal/traceview"
 )
@@ -23,6 +26,9 @@ type runtime struct {
 	tel     *telemetry.Telemetry
 	store   *traceview.Store // nil when the viewer is off
 	gateway *gateway.Gateway
+	// limits bounds the MCP listener's requests and streams; mcpHandler
+	// sets it.
+	limits *httplimit.Concurrency
 
 	mcpAddr, adminAddr string
 }
@@ -80,6 +86,50 @@ func (rt *runtime) adminMux() *http.ServeMux {
 		mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
 	return mux
+}
+
+// mcpHandler is the MCP listener's handler: the gateway behind the
+// listener's limits. Each write is bounded (outermost, so that refusals
+// are too); concurrency comes next, so that a refused request costs
+// nothing; then the body is read, within its deadline and size, before the
+// gateway sees the request.
+func (rt *runtime) mcpHandler() (http.Handler, error) {
+	refusals, err := httplimit.NewRefusals(rt.tel.MeterProvider)
+	if err != nil {
+		return nil, err
+	}
+	l := rt.cfg.Limits
+	rt.limits = &httplimit.Concurrency{MaxRequests: l.MaxConcurrentRequests, MaxStreams: l.MaxStreams, Refusals: refusals}
+	body := &httplimit.Body{MaxBytes: rt.cfg.MaxRequestBytes, ReadTimeout: l.BodyReadTimeout.D(), Refusals: refusals}
+	wt := &httplimit.WriteTimeout{Timeout: writeTimeout}
+	return wt.Wrap(rt.limits.Wrap(body.Wrap(rt.gateway.Handler()))), nil
+}
+
+func (rt *runtime) flushTimeout() time.Duration {
+	if d := rt.cfg.Telemetry.FlushTimeout.D(); d > 0 {
+		return d
+	}
+	return config.DefaultFlushTimeout
+}
+
+// flushTelemetry shuts telemetry down within telemetry.flush_timeout. It
+// returns an error, and logs how many spans were lost, when the flush
+// failed.
+func (rt *runtime) flushTelemetry() error {
+	d := rt.flushTimeout()
+	ctx, cancel := context.WithTimeoutCause(context.Background(), d, fmt.Errorf("telemetry.flush_timeout (%s) elapsed", d))
+	defer cancel()
+	res := rt.tel.ShutdownWithResult(ctx)
+	if res.Traces == nil && res.LostSpans == 0 {
+		if res.Metrics != nil {
+			// The last metric push is lost; /metrics had the values, and
+			// no span is missing.
+			rt.log.Warn("flushing metrics failed", "error", redact.Error(res.Metrics))
+		}
+		return nil
+	}
+	rt.log.Error("flushing telemetry failed: spans lost", "lost_spans", res.LostSpans, "dropped_spans_total", rt.tel.DroppedSpans(), "error", redact.Error(res.Err()))
+	return fmt.Errorf("telemetry flush lost %d spans", res.LostSpans)
 }
 
 func (rt *runtime) close(ctx context.Context) {
