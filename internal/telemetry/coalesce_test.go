@@ -30,13 +30,13 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 
 // TestCoalesceManySessions: one backend going down, seen by 5,000
 // sessions from as many goroutines, writes its first line at once and one
-// summary with the count after the window; another event is not merged
-// into it; and a session ID, given either way, never makes a record
-// unique nor reaches the summary.
+// summary with the count; another event is not merged into it; and a
+// session ID, given either way, never makes a record unique nor reaches
+// the summary.
 func TestCoalesceManySessions(t *testing.T) {
 	t.Parallel()
 	var out syncBuffer
-	h := telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: 200 * time.Millisecond, Vary: []string{"session"}})
+	h := telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: time.Minute, Vary: []string{"session"}})
 	log := slog.New(h)
 	var wg sync.WaitGroup
 	for i := range 5000 {
@@ -55,10 +55,11 @@ func TestCoalesceManySessions(t *testing.T) {
 	if got := jsonLines(t, out.String()); len(got) != 2 {
 		t.Fatalf("before the window ends: got %d lines, want the first of each event:\n%s", len(got), out.String())
 	}
-	time.Sleep(400 * time.Millisecond)
+	h.Flush()
 	lines := jsonLines(t, out.String())
+	// files happened once: no summary for it.
 	if len(lines) != 3 {
-		t.Fatalf("after the window: got %d lines, want 3:\n%s", len(lines), out.String())
+		t.Fatalf("after Flush: got %d lines, want 3:\n%s", len(lines), out.String())
 	}
 	sum := lines[2]
 	if sum["msg"] != "backend session ended" || sum["backend"] != "weather" || sum["repeats"] != float64(4999) || sum["level"] != "WARN" {
@@ -97,5 +98,28 @@ func TestCoalesceFlushAndBound(t *testing.T) {
 	h.Flush() // nothing pending: nothing more written
 	if n := len(jsonLines(t, out.String())); n != len(lines) {
 		t.Errorf("second Flush wrote %d more lines", n-len(lines))
+	}
+}
+
+// TestCoalesceWindow: the summary is written by itself when the window
+// ends, and the event starts afresh after it.
+func TestCoalesceWindow(t *testing.T) {
+	t.Parallel()
+	var out syncBuffer
+	log := slog.New(telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: 100 * time.Millisecond}))
+	for range 3 {
+		log.Warn("backend down", "backend", "weather")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(jsonLines(t, out.String())) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	lines := jsonLines(t, out.String())
+	if len(lines) != 2 || lines[1]["repeats"] != float64(2) {
+		t.Fatalf("got %v, want the first line and a summary with repeats 2", lines)
+	}
+	log.Warn("backend down", "backend", "weather")
+	if lines = jsonLines(t, out.String()); len(lines) != 3 || lines[2]["repeats"] != nil {
+		t.Errorf("after the window, the event is written again: got %v", lines)
 	}
 }
