@@ -40,7 +40,8 @@ type Limits struct {
 	// MaxSessions bounds open client sessions. Default 1000.
 	MaxSessions int `yaml:"max_sessions"`
 	// MaxConcurrentRequests bounds MCP requests in progress, long-lived GET
-	// streams excluded. Default 256.
+	// streams excluded. Each may hold a body of up to MaxRequestBytes, so
+	// their product bounds the memory of request bodies. Default 128.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxStreams bounds open long-lived GET (server-sent events) streams.
 	// Default 256.

@@ -19,7 +19,7 @@ const (
 	DefaultFlushTimeout       = 5 * time.Second
 
 	DefaultMaxSessions           = 1000
-	DefaultMaxConcurrentRequests = 256
+	DefaultMaxConcurrentRequests = 128
 	DefaultMaxStreams            = 256
 	DefaultBodyReadTimeout       = 10 * time.Second
 )

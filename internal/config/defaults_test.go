@@ -14,7 +14,7 @@ func TestDefault(t *testing.T) {
 		MaxRequestBytes:    4 << 20,
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),
-		Limits:             Limits{MaxSessions: 1000, MaxConcurrentRequests: 256, MaxStreams: 256, BodyReadTimeout: Duration(10 * time.Second)},
+		Limits:             Limits{MaxSessions: 1000, MaxConcurrentRequests: 128, MaxStreams: 256, BodyReadTimeout: Duration(10 * time.Second)},
 		Tools:              Tools{NameFormat: "{backend}_{tool}"},
 		Telemetry: Telemetry{
 			ServiceName:  "tracegate",

@@ -69,11 +69,29 @@ func (b *Body) Wrap(next http.Handler) http.Handler {
 			http.Error(w, "reading the request body failed", http.StatusBadRequest)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &readBody{Reader: bytes.NewReader(body), data: body}
 		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody is a request body that Body has read in full.
+type readBody struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*readBody) Close() error { return nil }
+
+// Bytes returns the body that Body read for r, without copying it, and
+// whether there is one: a handler behind Body that needs the whole body
+// takes it here rather than reading it into a second buffer. The bytes
+// must not be changed.
+func Bytes(r *http.Request) ([]byte, bool) {
+	if b, ok := r.Body.(*readBody); ok {
+		return b.data, true
+	}
+	return nil, false
 }
 
 var errTooLarge = errors.New("request body too large")

@@ -17,11 +17,17 @@ import (
 	"github.com/tracegate/tracegate/internal/httplimit"
 )
 
-// echo answers with the length and a digest of the body it read.
+// echo answers with the length and a digest of the body it read, after
+// checking that httplimit.Bytes gives the same bytes.
 var echo = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	direct, hasDirect := httplimit.Bytes(r)
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), 500)
+		return
+	}
+	if r.Method == http.MethodPost && (!hasDirect || string(direct) != string(b)) {
+		http.Error(w, "httplimit.Bytes differs from the body", 500)
 		return
 	}
 	fmt.Fprintf(w, "%d %d %q", len(b), r.ContentLength, b[:min(len(b), 16)])
