@@ -150,9 +150,12 @@ telemetry:
 
 // TestShutdownLostSpansExitOne: spans queued for a collector that never
 // answers are lost at the flush deadline; the log says how many, and the
-// exit code is 1.
+// exit code is 1. The collector's URL carries a token as its user name,
+// and its header another: neither appears anywhere in the log.
 func TestShutdownLostSpansExitOne(t *testing.T) {
 	t.Parallel()
+	const userSecret, headerSecret = "u53r-T0KEN-planted", "h34der-T0KEN-planted"
+	collector := strings.Replace(deadCollector(t), "http://", "http://"+userSecret+"@", 1)
 	// A backend nobody listens on: its connection attempts are traced.
 	p := startServe(t, fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -160,12 +163,13 @@ admin_listen: "off"
 shutdown_grace: 30s
 backends:
   - {name: gone, url: %s/mcp}
+log: {level: debug}
 telemetry:
   exporter: otlp
-  otlp: {endpoint: %s, timeout: 20s}
+  otlp: {endpoint: %s, timeout: 20s, headers: {Authorization: "Bearer %s"}}
   viewer: {enabled: false}
   flush_timeout: 1s
-`, closedURL(t), deadCollector(t)), "OTEL_BSP_SCHEDULE_DELAY=3600000")
+`, closedURL(t), collector, headerSecret), "OTEL_BSP_SCHEDULE_DELAY=3600000")
 	// Let the first connection attempt end its span.
 	time.Sleep(500 * time.Millisecond)
 	took, code := p.interrupt(t, 15*time.Second)
@@ -186,6 +190,11 @@ telemetry:
 	}
 	if lost.Level != "ERROR" || lost.LostSpans < 1 {
 		t.Errorf("want an ERROR line with lost_spans >= 1, got %+v in:\n%s", lost, p.logs)
+	}
+	for _, secret := range []string{userSecret, headerSecret} {
+		if strings.Contains(p.logs.String(), secret) {
+			t.Errorf("%s leaked into the log:\n%s", secret, grepLines(p.logs.String(), secret))
+		}
 	}
 }
 
