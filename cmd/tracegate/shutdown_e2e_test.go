@@ -48,8 +48,13 @@ func startServe(t *testing.T, yaml string, env ...string) *servedProcess {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
+		p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
 	})
 	urls := make(chan string, 1)
 	go func() {
