@@ -106,8 +106,12 @@ func (c *Concurrency) serveStream(w http.ResponseWriter, r *http.Request, next h
 // context, and refuses new ones with 503. A server calls it when its
 // shutdown grace period starts: http.Server.Shutdown waits for handlers to
 // return, and a stream's handler returns only when its client leaves.
-// Requests other than streams are left to finish.
+// Requests other than streams are left to finish. A nil Concurrency has
+// no streams.
 func (c *Concurrency) CloseStreams() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closing = true
