@@ -147,8 +147,12 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		sdktrace.WithResource(t.Resource),
 		sdktrace.WithSampler(sampler),
 		sdktrace.WithRawSpanLimits(t.Limits.SpanLimits),
+	}
+	if len(traceExporters)+len(opts.ExtraSpanProcessors) > 0 {
 		// First, so that every other processor sees the bounded name.
-		sdktrace.WithSpanProcessor(nameLimiter{max: t.Limits.NameLength}),
+		// Only with a processor after it: with none, the SDK skips the
+		// copy of each ended span, and no name goes anywhere.
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(nameLimiter{max: t.Limits.NameLength}))
 	}
 	for _, name := range traceExporters {
 		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, stdout)
