@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,52 +45,8 @@ func (l *lockedLines) String() string {
 // MCP URL from its "tracegate listening" log line, and its stderr.
 func serveBinary(t *testing.T, yaml string) (string, *lockedLines) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tracegate.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(selfBin, "serve", "-config", path)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	logs := &lockedLines{}
-	urls := make(chan string, 1)
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			logs.add(sc.Text())
-			var line struct{ Msg, MCP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "tracegate listening" {
-				urls <- line.MCP
-			}
-		}
-		cmd.Wait()
-	}()
-	select {
-	case u := <-urls:
-		return u, logs
-	case <-exited:
-		t.Fatalf("tracegate serve exited before listening:\n%s", logs)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("tracegate serve did not listen within 20s:\n%s", logs)
-	}
-	return "", nil
+	p := startServe(t, yaml)
+	return p.mcpURL, p.logs
 }
 
 // The plugins section of a config file reaches the running binary: a deny

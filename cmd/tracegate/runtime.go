@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
+	"github.com/tracegate/tracegate/internal/httplimit"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/internal/redact"
 	"github.com/tracegate/tracegate/internal/telemetry"
 	"github.com/tracegate/tracegate/internal/traceview"
 )
@@ -22,6 +26,10 @@ type runtime struct {
 	tel     *telemetry.Telemetry
 	store   *traceview.Store // nil when the viewer is off
 	gateway *gateway.Gateway
+	// limits bounds the MCP listener's requests and streams; mcpHandler
+	// sets it.
+	limits   *httplimit.Concurrency
+	refusals *httplimit.Refusals // counts every request refused for a limit
 
 	mcpAddr, adminAddr string
 }
@@ -63,10 +71,53 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts.Logger = rt.log
 	opts.Version = currentBuild.Version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
+	// A failed counter counts nothing; it never fails the gateway.
+	rt.refusals, _ = httplimit.NewRefusals(rt.tel.MeterProvider)
+	opts.Refusals = rt.refusals
 	if rt.store != nil {
 		opts.OnBackendState = rt.store.RecordBackendState
 	}
 	return opts
+}
+
+// mcpHandler is the MCP listener's handler: the gateway behind the
+// listener's limits. Each write is bounded (outermost, so that refusals
+// are too); concurrency comes next, so that a refused request costs
+// nothing; the gateway's own handler then checks the caller's token and
+// reads the body, within its deadline and size.
+func (rt *runtime) mcpHandler() (http.Handler, error) {
+	l := rt.cfg.Limits
+	rt.limits = &httplimit.Concurrency{MaxRequests: l.MaxConcurrentRequests, MaxStreams: l.MaxStreams, Refusals: rt.refusals}
+	wt := &httplimit.WriteTimeout{Timeout: writeTimeout}
+	// The gateway's handler reads bodies within their size and deadline.
+	return wt.Wrap(rt.limits.Wrap(rt.gateway.Handler())), nil
+}
+
+func (rt *runtime) flushTimeout() time.Duration {
+	if d := rt.cfg.Telemetry.FlushTimeout.D(); d > 0 {
+		return d
+	}
+	return config.DefaultFlushTimeout
+}
+
+// flushTelemetry shuts telemetry down within telemetry.flush_timeout. It
+// returns an error, and logs how many spans were lost, when the flush
+// failed.
+func (rt *runtime) flushTelemetry() error {
+	d := rt.flushTimeout()
+	ctx, cancel := context.WithTimeoutCause(context.Background(), d, fmt.Errorf("telemetry.flush_timeout (%s) elapsed", d))
+	defer cancel()
+	res := rt.tel.ShutdownWithResult(ctx)
+	if res.Traces == nil && res.LostSpans == 0 {
+		if res.Metrics != nil {
+			// The last metric push is lost; /metrics had the values, and
+			// no span is missing.
+			rt.log.Warn("flushing metrics failed", "error", redact.Error(res.Metrics))
+		}
+		return nil
+	}
+	rt.log.Error("flushing telemetry failed: spans lost", "lost_spans", res.LostSpans, "dropped_spans_total", rt.tel.DroppedSpans(), "error", redact.Error(res.Err()))
+	return fmt.Errorf("telemetry flush lost %d spans", res.LostSpans)
 }
 
 func (rt *runtime) close(ctx context.Context) {

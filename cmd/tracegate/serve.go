@@ -65,9 +65,24 @@ type serveHooks struct {
 	adminListener net.Listener
 }
 
-// serve runs the gateway for cfg until ctx is done, then shuts down within
-// cfg.ShutdownGrace: stop accepting, let in-flight requests finish, stop
-// backends and their children, and flush telemetry last.
+// HTTP server bounds. No http.Server.WriteTimeout on the MCP listener: it
+// bounds a whole response, and a stream of server-sent events lasts as long
+// as its session. httplimit.WriteTimeout bounds each write instead, so a
+// client that stops reading is cut while one that reads stays connected.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute  // a keep-alive connection with no request
+	maxHeaderBytes    = 64 << 10         // traceparent, baggage (8 KiB), a token, a session ID
+	writeTimeout      = 30 * time.Second // per write on the MCP listener
+	adminReadTimeout  = 30 * time.Second // the admin listener has no streams
+	adminWriteTimeout = time.Minute
+)
+
+// serve runs the gateway for cfg until ctx is done, then shuts down:
+// streams are closed and in-flight requests finish within
+// cfg.ShutdownGrace, backends and their children stop, and telemetry is
+// flushed last within cfg.Telemetry.FlushTimeout. A flush that loses
+// spans is an error.
 func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.Writer) error {
 	if cfg.Cluster != nil {
 		// Better to refuse than to run one replica that the operator
@@ -79,13 +94,25 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		return err
 	}
 	log := rt.log
+	mcpHandler, err := rt.mcpHandler()
+	if err != nil {
+		rt.close(context.Background())
+		return err
+	}
 	mcpLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		rt.close(context.Background())
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	rt.mcpAddr = mcpLn.Addr().String()
-	mcpSrv := &http.Server{Handler: rt.gateway.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	mcpSrv := &http.Server{
+		Handler:           mcpHandler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
 	servers := []*http.Server{mcpSrv}
 	errc := make(chan error, 2)
 	go func() { errc <- mcpSrv.Serve(mcpLn) }()
@@ -101,7 +128,15 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			return fmt.Errorf("listen %s: %w", cfg.AdminListen, err)
 		}
 		rt.adminAddr = adminLn.Addr().String()
-		adminSrv := &http.Server{Handler: rt.adminHandler(hooks.admin), ReadHeaderTimeout: 10 * time.Second}
+		adminSrv := &http.Server{
+			Handler:           rt.adminHandler(hooks.admin),
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       adminReadTimeout,
+			WriteTimeout:      adminWriteTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          errorLog,
+		}
 		servers = append(servers, adminSrv)
 		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
@@ -119,9 +154,13 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	}
 	grace := cfg.ShutdownGrace.D()
 	if grace <= 0 {
-		grace = 10 * time.Second
+		grace = config.DefaultShutdownGrace
 	}
-	log.Info("shutting down", "grace", grace.String())
+	log.Info("shutting down", "grace", grace.String(), "flush_timeout", rt.flushTimeout().String())
+	// Streams end first: a stream's handler returns only when its client
+	// hangs up, and Shutdown would wait the whole grace period for it.
+	rt.limits.CloseStreams()
+	rt.gateway.CloseStreams()
 	sctx, cancel := context.WithTimeoutCause(context.Background(), grace, errors.New("shutdown grace period elapsed"))
 	defer cancel()
 	for _, s := range servers {
@@ -130,11 +169,14 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			s.Close()
 		}
 	}
-	rt.close(sctx)
+	rt.gateway.Close()
+	// Telemetry last, with a deadline of its own: the spans of the calls
+	// that just finished are in its queue.
+	flushErr := rt.flushTelemetry()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
+		return errors.Join(serveErr, flushErr)
 	}
-	return nil
+	return flushErr
 }
 
 // logStart logs the effective configuration, secrets redacted, and every

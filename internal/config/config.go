@@ -23,6 +23,7 @@ type Config struct {
 	// request and no open stream. Default 30m.
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 
+	Limits    Limits    `yaml:"limits"`
 	Auth      Auth      `yaml:"auth"`
 	Admin     Admin     `yaml:"admin"`
 	Backends  []Backend `yaml:"backends"`
@@ -31,6 +32,25 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	Log       Log       `yaml:"log"`
 	Cluster   *Cluster  `yaml:"cluster"`
+}
+
+// Limits bound what clients may hold on the MCP listener at once. Past a
+// limit a request gets HTTP 503 with Retry-After (or a JSON-RPC error when
+// it was already accepted), and the refusal is counted in
+// tracegate.limit.refusals. The defaults suit a small machine.
+type Limits struct {
+	// MaxSessions bounds open client sessions. Default 1000.
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxConcurrentRequests bounds MCP requests in progress, long-lived GET
+	// streams excluded. Each may hold a body of up to MaxRequestBytes, so
+	// their product bounds the memory of request bodies. Default 128.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxStreams bounds open long-lived GET (server-sent events) streams.
+	// Default 256.
+	MaxStreams int `yaml:"max_streams"`
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body; a slower one gets HTTP 408. Default 10s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
 // Auth protects the MCP listener.
@@ -177,6 +197,11 @@ type Telemetry struct {
 	// CaptureArguments records tool arguments and results on spans
 	// (gen_ai.tool.call.arguments / .result). Off by default.
 	CaptureArguments bool `yaml:"capture_arguments"`
+	// FlushTimeout bounds the final flush of telemetry at shutdown, after
+	// in-flight requests have finished. Spans still queued then are lost,
+	// logged with their count, and the process exits with code 1.
+	// Default 5s.
+	FlushTimeout Duration `yaml:"flush_timeout"`
 	// HTTPSpans adds a `POST /mcp` SERVER span per HTTP request, linked
 	// from the MCP span. Default false: the MCP span already covers the
 	// request, and a client that sends context only in _meta would see a

@@ -4,9 +4,9 @@ import "time"
 
 // Default values, applied by ApplyDefaults to every field left empty.
 const (
-	// DefaultMaxSessions bounds a per_client backend's sessions.
-	DefaultMaxSessions = 64
-	DefaultListen      = "127.0.0.1:8080"
+	// DefaultBackendMaxSessions bounds a per_client backend's sessions.
+	DefaultBackendMaxSessions = 64
+	DefaultListen             = "127.0.0.1:8080"
 	// DefaultAdminListen's port is one that no common tool claims by
 	// default (9090 is Prometheus's, 9464 the OTel Prometheus exporter's).
 	DefaultAdminListen     = "127.0.0.1:8418"
@@ -24,6 +24,12 @@ const (
 	// accepted: below it the store would hold only a few large traces.
 	MinViewerMaxBytes    = 1 << 20
 	DefaultPluginTimeout = time.Second
+	DefaultFlushTimeout  = 5 * time.Second
+
+	DefaultMaxSessions           = 1000
+	DefaultMaxConcurrentRequests = 128
+	DefaultMaxStreams            = 256
+	DefaultBodyReadTimeout       = 10 * time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -45,6 +51,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDuration(&c.ShutdownGrace, DefaultShutdownGrace)
 	setDuration(&c.SessionIdleTimeout, DefaultSessionIdleTimeout)
+	setInt(&c.Limits.MaxSessions, DefaultMaxSessions)
+	setInt(&c.Limits.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
+	setInt(&c.Limits.MaxStreams, DefaultMaxStreams)
+	setDuration(&c.Limits.BodyReadTimeout, DefaultBodyReadTimeout)
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		setDuration(&b.Timeout, DefaultBackendTimeout)
@@ -63,7 +73,7 @@ func (c *Config) ApplyDefaults() {
 			b.Sessions = SessionsShared
 		}
 		if b.MaxSessions == 0 {
-			b.MaxSessions = DefaultMaxSessions
+			b.MaxSessions = DefaultBackendMaxSessions
 		}
 	}
 	setString(&c.Tools.NameFormat, DefaultNameFormat)
@@ -78,6 +88,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&t.Exporter, "none")
 	setString(&t.OTLP.Protocol, "http/protobuf")
 	setDuration(&t.OTLP.Timeout, DefaultOTLPTimeout)
+	setDuration(&t.FlushTimeout, DefaultFlushTimeout)
 	if t.Sampler.Ratio == nil {
 		t.Sampler.Ratio = new(1.0)
 	}
@@ -110,5 +121,11 @@ func setString(s *string, def string) {
 func setDuration(d *Duration, def time.Duration) {
 	if *d == 0 {
 		*d = Duration(def)
+	}
+}
+
+func setInt(n *int, def int) {
+	if *n == 0 {
+		*n = def
 	}
 }

@@ -42,6 +42,7 @@ func (c *Config) Validate() error {
 	if c.SessionIdleTimeout < 0 {
 		add("session_idle_timeout", "must not be negative")
 	}
+	c.Limits.validate("limits", add)
 
 	checkTokens("auth.bearer_tokens", c.Auth.BearerTokens, add)
 	checkTokens("admin.bearer_tokens", c.Admin.BearerTokens, add)
@@ -98,6 +99,24 @@ func checkTokens(p string, tokens []string, add addFunc) {
 		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 			add(indexPath(p, i), "token contains spaces or control characters")
 		}
+	}
+}
+
+func (l *Limits) validate(p string, add addFunc) {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{
+		{"max_sessions", l.MaxSessions},
+		{"max_concurrent_requests", l.MaxConcurrentRequests},
+		{"max_streams", l.MaxStreams},
+	} {
+		if f.n <= 0 {
+			add(p+"."+f.name, "must be positive")
+		}
+	}
+	if l.BodyReadTimeout <= 0 {
+		add(p+".body_read_timeout", "must be positive")
 	}
 }
 
@@ -265,6 +284,9 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	checkHeaders(p+".otlp.headers", t.OTLP.Headers, false, add)
 	if t.OTLP.Timeout <= 0 {
 		add(p+".otlp.timeout", "must be positive")
+	}
+	if t.FlushTimeout <= 0 {
+		add(p+".flush_timeout", "must be positive")
 	}
 	// The negated test also refuses NaN.
 	if r := t.Sampler.Ratio; r != nil && !(*r >= 0 && *r <= 1) {

@@ -27,6 +27,13 @@ func TestValidate(t *testing.T) {
 		{"listen without port", "listen: localhost", []string{"listen: want host:port"}},
 		{"admin port out of range", "admin_listen: 127.0.0.1:70000", []string{"admin_listen: port must be a number from 0 to 65535"}},
 		{"negative body limit", "max_request_bytes: -1", []string{"max_request_bytes: must be positive"}},
+		{"negative limits", "limits: {max_sessions: -1, max_concurrent_requests: -2, max_streams: -3}", []string{
+			"limits.max_sessions: must be positive",
+			"limits.max_concurrent_requests: must be positive",
+			"limits.max_streams: must be positive",
+		}},
+		{"negative body read timeout", "limits: {body_read_timeout: -1s}", []string{"limits.body_read_timeout: must not be negative"}},
+		{"negative flush timeout", "telemetry: {flush_timeout: -1s}", []string{"telemetry.flush_timeout: must not be negative"}},
 
 		{"empty token", `auth: {bearer_tokens: ["${TRACEGATE_TOKEN}", ok]}`, []string{"auth.bearer_tokens[0]: empty token (${TRACEGATE_TOKEN} unset or empty)"}},
 

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/httplimit"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/mcptrace"
 )
@@ -65,6 +66,9 @@ type Options struct {
 	// TracerProvider, when set, traces the gateway's own work on each
 	// backend (connecting, relisting) as one INTERNAL span apiece.
 	TracerProvider trace.TracerProvider
+	// Refusals counts requests refused for a limit (body size, body read
+	// time, sessions). If nil, they are not counted.
+	Refusals *httplimit.Refusals
 	// OnBackendState, when set, is told of every backend state change
 	// (the viewer's backend history).
 	OnBackendState func(backend, state string, at time.Time, detail string)

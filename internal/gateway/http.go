@@ -1,10 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"github.com/tracegate/tracegate/internal/httplimit"
 	"io"
 	"net"
 	"net/http"
@@ -54,7 +54,10 @@ func (g *Gateway) buildHandler() http.Handler {
 	if limit <= 0 {
 		limit = defaultMaxRequestBytes
 	}
-	h = limitBody(h, limit)
+	// The body is read here, once, incrementally and within its deadline,
+	// so the pipeline gets its bytes and a slow or oversized body is
+	// refused before anything else is done.
+	h = (&httplimit.Body{MaxBytes: limit, ReadTimeout: g.cfg.Limits.BodyReadTimeout.D(), Refusals: g.opts.Refusals}).Wrap(h)
 	if len(g.cfg.Auth.BearerTokens) > 0 {
 		h = requireBearer(h, g.cfg.Auth.BearerTokens)
 	}
@@ -160,8 +163,8 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 		http.Error(w, "Accept must contain both 'application/json' and 'text/event-stream'", http.StatusBadRequest)
 		return
 	}
-	body := bodyOf(r)
-	if body == nil {
+	body, ok := httplimit.Bytes(r)
+	if !ok {
 		var err error
 		if body, err = io.ReadAll(r.Body); err != nil {
 			http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
@@ -380,59 +383,6 @@ func (rp *reply) finish(msg []byte, status int) {
 		return
 	}
 	writeJSON(rp.w, status, msg)
-}
-
-// limitBody answers 413 for bodies over limit, and reads the body once, so
-// the pipeline gets its bytes.
-func limitBody(next http.Handler, limit int64) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if r.ContentLength > limit {
-			tooLarge(w, limit)
-			return
-		}
-		size := r.ContentLength
-		if size < 0 || size > 64<<10 {
-			size = 512 // grow as the bytes arrive; never trust the header up front
-		}
-		buf := bytes.NewBuffer(make([]byte, 0, size+1))
-		n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-		r.Body.Close()
-		if err != nil {
-			http.Error(w, "reading request body: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if n > limit {
-			tooLarge(w, limit)
-			return
-		}
-		r.Body = &bufferedBody{Reader: bytes.NewReader(buf.Bytes()), data: buf.Bytes()}
-		r.ContentLength = n
-		next.ServeHTTP(w, r)
-	})
-}
-
-// bufferedBody is a request body limitBody has read.
-type bufferedBody struct {
-	*bytes.Reader
-	data []byte
-}
-
-func (*bufferedBody) Close() error { return nil }
-
-// bodyOf returns the bytes of a body limitBody read, or nil.
-func bodyOf(r *http.Request) []byte {
-	if b, ok := r.Body.(*bufferedBody); ok {
-		return b.data
-	}
-	return nil
-}
-
-func tooLarge(w http.ResponseWriter, limit int64) {
-	writeJSON(w, http.StatusRequestEntityTooLarge, wire.AppendError(nil, nil, codeInvalidRequest, "request body exceeds "+strconv.FormatInt(limit, 10)+" bytes", nil))
 }
 
 // requireBearer admits requests whose Authorization header carries one of

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 // Exit codes.
@@ -74,7 +76,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	tp, err := newTracerProvider(ctx, c.otlp, c.opts.Insecure)
 	if err != nil {
-		fmt.Fprintf(stderr, "tracegate probe: %v\n", err)
+		fmt.Fprintf(stderr, "tracegate probe: %s\n", redact.Error(err))
 		return exitUsage
 	}
 	defer func() {
@@ -90,7 +92,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.interval == 0 {
 		report, err := Run(ctx, c.opts)
 		if err != nil {
-			fmt.Fprintf(stderr, "tracegate probe: %v\n", err)
+			fmt.Fprintf(stderr, "tracegate probe: %s\n", redact.Error(err))
 			return exitUsage
 		}
 		flush(ctx, tp, c.otlp, stderr)
@@ -131,7 +133,7 @@ func (c *cli) repeat(ctx context.Context, tp *sdktrace.TracerProvider, stdout, s
 	for {
 		report, err := Run(ctx, c.opts)
 		if err != nil {
-			fmt.Fprintf(stderr, "tracegate probe: %v\n", err)
+			fmt.Fprintf(stderr, "tracegate probe: %s\n", redact.Error(err))
 			return exitUsage
 		}
 		if ctx.Err() != nil {
@@ -172,7 +174,9 @@ func flush(ctx context.Context, tp *sdktrace.TracerProvider, otlp string, stderr
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := tp.ForceFlush(fctx); err != nil {
-		fmt.Fprintf(stderr, "warning: OTLP export to %s failed: %v\n", tracesURL(otlp), err)
+		// The endpoint, and the exporter's error quoting it, may carry
+		// credentials in their user info or query.
+		fmt.Fprintf(stderr, "warning: OTLP export to %s failed: %s\n", redact.URL(tracesURL(otlp)), redact.Error(err))
 	}
 }
 

@@ -764,3 +764,28 @@ func TestMainSessionDeleteOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestMainOTLPFailureHidesCredentials: an OTLP endpoint with a secret in
+// its user info and query, on which nothing listens. The warning names the
+// endpoint and the failure, without the secret.
+func TestMainOTLPFailureHidesCredentials(t *testing.T) {
+	t.Parallel()
+	url, _ := startStreamable(t, false)
+	const secret = "pr0be-S3CRET-value"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	code, out, errOut := runMain(t, "-otlp", "http://user:"+secret+"@"+dead+"/otel?api_key="+secret, url)
+	if code != 0 {
+		t.Errorf("got exit %d, want 0: the server is healthy\n%s", code, out)
+	}
+	if !strings.Contains(errOut, "warning: OTLP export to http://REDACTED@"+dead+"/otel") {
+		t.Errorf("got stderr %q, want a warning naming the endpoint", errOut)
+	}
+	if strings.Contains(errOut+out, secret) {
+		t.Errorf("the secret leaked:\n%s\n%s", errOut, out)
+	}
+}

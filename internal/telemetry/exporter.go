@@ -18,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 // Exporter names, as in config and OTEL_{TRACES,METRICS}_EXPORTER.
@@ -91,7 +92,7 @@ func newTraceExporter(ctx context.Context, name string, cfg config.OTLP, e env, 
 	if err != nil {
 		return nil, "", err
 	}
-	desc := t.Protocol + " " + t.URL
+	desc := t.Protocol + " " + redact.URL(t.URL)
 	// Every setting is passed explicitly so that the exporter's own reading
 	// of os.Getenv cannot override ours.
 	if t.Protocol == protoGRPC {
@@ -106,7 +107,7 @@ func newTraceExporter(ctx context.Context, name string, cfg config.OTLP, e env, 
 		}
 		exp, err := otlptracegrpc.New(ctx, opts...)
 		if err != nil {
-			return nil, "", fmt.Errorf("otlp grpc span exporter for %s: %w", t.URL, err)
+			return nil, "", fmt.Errorf("otlp grpc span exporter for %s: %w", redact.URL(t.URL), err)
 		}
 		return exp, desc, nil
 	}
@@ -130,7 +131,7 @@ func newTraceExporter(ctx context.Context, name string, cfg config.OTLP, e env, 
 	}
 	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
-		return nil, "", fmt.Errorf("otlp http span exporter for %s: %w", t.URL, err)
+		return nil, "", fmt.Errorf("otlp http span exporter for %s: %w", redact.URL(t.URL), err)
 	}
 	return exp, desc, nil
 }
@@ -142,7 +143,7 @@ func newMetricExporter(ctx context.Context, cfg config.OTLP, e env) (sdkmetric.E
 	if err != nil {
 		return nil, "", err
 	}
-	desc := t.Protocol + " " + t.URL
+	desc := t.Protocol + " " + redact.URL(t.URL)
 	if t.Protocol == protoGRPC {
 		opts := []otlpmetricgrpc.Option{
 			otlpmetricgrpc.WithEndpointURL(t.URL),
@@ -155,7 +156,7 @@ func newMetricExporter(ctx context.Context, cfg config.OTLP, e env) (sdkmetric.E
 		}
 		exp, err := otlpmetricgrpc.New(ctx, opts...)
 		if err != nil {
-			return nil, "", fmt.Errorf("otlp grpc metric exporter for %s: %w", t.URL, err)
+			return nil, "", fmt.Errorf("otlp grpc metric exporter for %s: %w", redact.URL(t.URL), err)
 		}
 		return exp, desc, nil
 	}
@@ -171,7 +172,7 @@ func newMetricExporter(ctx context.Context, cfg config.OTLP, e env) (sdkmetric.E
 	}
 	exp, err := otlpmetrichttp.New(ctx, opts...)
 	if err != nil {
-		return nil, "", fmt.Errorf("otlp http metric exporter for %s: %w", t.URL, err)
+		return nil, "", fmt.Errorf("otlp http metric exporter for %s: %w", redact.URL(t.URL), err)
 	}
 	return exp, desc, nil
 }

@@ -91,7 +91,7 @@ func registerDroppedSpans(mp metric.MeterProvider, queues []*queueProcessor) err
 		var nFull, nFailed int64
 		for _, q := range queues {
 			nFull += q.droppedFull.Load()
-			nFailed += q.droppedExport.Load()
+			nFailed += q.droppedExport.Load() + q.droppedShutdown.Load()
 		}
 		o.ObserveInt64(c, nFull, full)
 		o.ObserveInt64(c, nFailed, failed)

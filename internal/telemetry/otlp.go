@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 const (
@@ -138,13 +140,18 @@ func grpcHostPort(protocol, v string, e env, sig string) string {
 func checkEndpoint(source, v string) error {
 	u, err := url.Parse(v)
 	if err != nil {
-		return fmt.Errorf("%s %q: %w", source, v, err)
+		// url.Parse's error quotes the URL: drop it for the redacted one.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %q: %w", source, redact.URL(v), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%s %q: want an http:// or https:// URL", source, v)
+		return fmt.Errorf("%s %q: want an http:// or https:// URL", source, redact.URL(v))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%s %q: missing host", source, v)
+		return fmt.Errorf("%s %q: missing host", source, redact.URL(v))
 	}
 	return nil
 }

@@ -20,6 +20,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 // The OTLP/HTTP protobuf span exporter.
@@ -348,6 +350,7 @@ func statusCode(c codes.Code) uint64 {
 // wireExporter is an sdktrace.SpanExporter for OTLP/HTTP with protobuf.
 type wireExporter struct {
 	url      string
+	safeURL  string // url for messages, without credentials
 	headers  map[string]string
 	timeout  time.Duration
 	compress bool
@@ -364,6 +367,7 @@ type wireExporter struct {
 func newWireExporter(t otlpTarget) *wireExporter {
 	return &wireExporter{
 		url:      t.URL,
+		safeURL:  redact.URL(t.URL),
 		headers:  t.Headers,
 		timeout:  t.Timeout,
 		compress: t.Compress,
@@ -456,9 +460,9 @@ func (x *wireExporter) post(ctx context.Context, body []byte) (err error, retryA
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			after = time.Duration(s) * time.Second
 		}
-		return fmt.Errorf("otlp: %s answered %s", x.url, resp.Status), after
+		return fmt.Errorf("otlp: %s answered %s", x.safeURL, resp.Status), after
 	}
-	return fmt.Errorf("otlp: %s answered %s", x.url, resp.Status), -1
+	return fmt.Errorf("otlp: %s answered %s", x.safeURL, resp.Status), -1
 }
 
 // Shutdown implements sdktrace.SpanExporter.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 // queueConfig sizes a queueProcessor. Defaults follow the OTEL_BSP_*
@@ -19,6 +21,11 @@ type queueConfig struct {
 	BatchSize     int           // OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512
 	Interval      time.Duration // OTEL_BSP_SCHEDULE_DELAY, default 5s
 	ExportTimeout time.Duration // OTEL_BSP_EXPORT_TIMEOUT, default 30s
+	// Limits, when set, bound each span before it is exported.
+	Limits *Limits
+	// Redactor cleans export errors before they are logged: they quote the
+	// endpoint URL, which may carry credentials.
+	Redactor *redact.Redactor
 }
 
 func queueConfigFromEnv(e env) (queueConfig, error) {
@@ -57,8 +64,10 @@ type queueProcessor struct {
 	queue   chan sdktrace.ReadOnlySpan
 	stopped atomic.Bool
 
-	droppedFull   atomic.Int64 // queue full
-	droppedExport atomic.Int64 // the exporter returned an error
+	droppedFull     atomic.Int64 // queue full
+	droppedExport   atomic.Int64 // the exporter returned an error
+	droppedShutdown atomic.Int64 // still queued when Shutdown ran out of time
+	exporting       atomic.Int64 // spans in the export under way
 
 	flush    chan chan struct{}
 	stop     chan struct{}
@@ -101,8 +110,10 @@ func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 }
 
-// Dropped is the number of spans lost so far, for either reason.
-func (p *queueProcessor) Dropped() int64 { return p.droppedFull.Load() + p.droppedExport.Load() }
+// Dropped is the number of spans lost so far, for any reason.
+func (p *queueProcessor) Dropped() int64 {
+	return p.droppedFull.Load() + p.droppedExport.Load() + p.droppedShutdown.Load()
+}
 
 // ForceFlush exports everything queued before it returns, or returns
 // ctx's error.
@@ -126,8 +137,14 @@ func (p *queueProcessor) ForceFlush(ctx context.Context) error {
 	}
 }
 
+// abortGrace is how long Shutdown, out of time, lets the worker fail its
+// remaining batches at once (their context is cancelled), so that they are
+// counted as lost; after it, what is left is counted without waiting.
+const abortGrace = 250 * time.Millisecond
+
 // Shutdown exports what is queued, then shuts the exporter down. When ctx
-// ends first, the export in progress is abandoned. Later calls return nil.
+// ends first, the export in progress is abandoned, and every span not
+// exported is counted as dropped. Later calls return nil.
 func (p *queueProcessor) Shutdown(ctx context.Context) error {
 	var err error
 	p.stopOnce.Do(func() {
@@ -137,7 +154,16 @@ func (p *queueProcessor) Shutdown(ctx context.Context) error {
 		case <-p.done:
 		case <-ctx.Done():
 			p.abort()
-			err = fmt.Errorf("flush spans: %w", ctx.Err())
+			err = fmt.Errorf("flush spans: %w", context.Cause(ctx))
+			t := time.NewTimer(abortGrace)
+			select {
+			case <-p.done:
+			case <-t.C:
+				// An exporter that ignores its context: count what it
+				// holds and what is queued as lost, and go.
+				p.droppedShutdown.Add(int64(len(p.queue)) + p.exporting.Load())
+			}
+			t.Stop()
 		}
 		if serr := p.exporter.Shutdown(ctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("shut down span exporter: %w", serr))
@@ -155,7 +181,7 @@ func (p *queueProcessor) run() {
 	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
 	batch := make([]sdktrace.ReadOnlySpan, 0, p.cfg.BatchSize)
-	var health exportHealth
+	health := exportHealth{redactor: p.cfg.Redactor}
 
 	// After a failed export the worker pauses, doubling from Interval up
 	// to maxBackoff, and stops taking spans from the queue meanwhile: they
@@ -173,8 +199,15 @@ func (p *queueProcessor) run() {
 		if len(batch) == 0 {
 			return
 		}
+		if l := p.cfg.Limits; l != nil {
+			for i, s := range batch {
+				batch[i] = l.bound(s)
+			}
+		}
 		ctx, cancel := context.WithTimeout(p.abortCtx, p.cfg.ExportTimeout)
+		p.exporting.Store(int64(len(batch)))
 		err := p.exporter.ExportSpans(ctx, batch)
+		p.exporting.Store(0)
 		cancel()
 		if err != nil {
 			p.droppedExport.Add(int64(len(batch)))
@@ -231,6 +264,8 @@ func (p *queueProcessor) run() {
 // and in between at most once a minute, so that a dead collector does not
 // flood the log.
 type exportHealth struct {
+	redactor *redact.Redactor // nil redacts without configured secrets
+
 	mu      sync.Mutex
 	failing bool
 	lastLog time.Time
@@ -246,6 +281,6 @@ func (h *exportHealth) report(logger *slog.Logger, signal string, err error, att
 		logger.Info(signal+" export recovered", attrs...)
 	case err != nil && (!h.failing || now.Sub(h.lastLog) >= time.Minute):
 		h.failing, h.lastLog = true, now
-		logger.Warn(signal+" export failed", append([]any{"error", err}, attrs...)...)
+		logger.Warn(signal+" export failed", append([]any{"error", h.redactor.Error(err)}, attrs...)...)
 	}
 }

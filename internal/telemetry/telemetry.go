@@ -20,6 +20,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redact"
 )
 
 const instrumentationScope = "github.com/tracegate/tracegate/internal/telemetry"
@@ -55,6 +56,8 @@ type Telemetry struct {
 	MeterProvider  *sdkmetric.MeterProvider
 	Propagator     propagation.TextMapPropagator
 	Resource       *resource.Resource
+	// Limits bound every span recorded and exported (OTEL_*_LIMIT).
+	Limits Limits
 	// Exporters describes where spans and metrics go, for a startup log
 	// line: e.g. ["traces: grpc http://127.0.0.1:4317", "metrics: /metrics"].
 	Exporters []string
@@ -62,9 +65,23 @@ type Telemetry struct {
 	registry *prometheus.Registry
 	queues   []*queueProcessor
 
-	shutdownOnce sync.Once
-	shutdownErr  error
+	shutdownOnce   sync.Once
+	shutdownResult ShutdownResult
 }
+
+// ShutdownResult says what a shutdown could not deliver.
+type ShutdownResult struct {
+	// LostSpans counts the sampled spans that the shutdown did not
+	// deliver: still queued when its context ended, or in an export that
+	// failed during it.
+	LostSpans int64
+	// Traces and Metrics are the errors of flushing and stopping each
+	// signal's providers and exporters.
+	Traces, Metrics error
+}
+
+// Err joins Traces and Metrics.
+func (r ShutdownResult) Err() error { return errors.Join(r.Traces, r.Metrics) }
 
 // New builds the providers. It fails, naming the value at fault, on a bad
 // sampler, propagator, exporter or endpoint; it does not contact the
@@ -98,6 +115,11 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 	if err != nil {
 		return nil, err
 	}
+	if t.Limits, err = limitsFromEnv(e); err != nil {
+		return nil, err
+	}
+	qcfg.Limits = &t.Limits
+	qcfg.Redactor = otlpRedactor(cfg.OTLP, e)
 	traceExporters, err := traceExporterNames(cfg, e)
 	if err != nil {
 		return nil, err
@@ -121,7 +143,17 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		}
 	}()
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(t.Resource), sdktrace.WithSampler(sampler)}
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(t.Resource),
+		sdktrace.WithSampler(sampler),
+		sdktrace.WithRawSpanLimits(t.Limits.SpanLimits),
+	}
+	if len(traceExporters)+len(opts.ExtraSpanProcessors) > 0 {
+		// First, so that every other processor sees the bounded name.
+		// Only with a processor after it: with none, the SDK skips the
+		// copy of each ended span, and no name goes anywhere.
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(nameLimiter{max: t.Limits.NameLength}))
+	}
 	for _, name := range traceExporters {
 		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, stdout)
 		if err != nil {
@@ -134,7 +166,7 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		t.Exporters = append(t.Exporters, "traces: "+desc)
 	}
 	for _, sp := range opts.ExtraSpanProcessors {
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(sp))
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(boundedProcessor{sp, t.Limits}))
 	}
 
 	prom, reg, err := newPrometheusReader()
@@ -154,6 +186,7 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		}
 		cleanup = append(cleanup, exp.Shutdown)
 		logged := &loggedMetricExporter{Exporter: exp, logger: logger.With("signal", "metrics", "exporter", desc)}
+		logged.health.redactor = qcfg.Redactor
 		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(logged, readerOpts...)))
 		t.Exporters = append(t.Exporters, "metrics: "+desc)
 	}
@@ -195,15 +228,34 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 // Shutdown flushes and stops traces, then metrics, within ctx. Later calls
 // return the first call's result.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
+	return t.ShutdownWithResult(ctx).Err()
+}
+
+// ShutdownWithResult is Shutdown, reporting the spans it lost. Later calls
+// return the first call's result.
+func (t *Telemetry) ShutdownWithResult(ctx context.Context) ShutdownResult {
 	t.shutdownOnce.Do(func() {
-		var errs []error
+		r := &t.shutdownResult
+		before := t.DroppedSpans()
 		if err := t.TracerProvider.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down tracer provider: %w", err))
+			r.Traces = fmt.Errorf("shut down tracer provider: %w", err)
 		}
+		r.LostSpans = t.DroppedSpans() - before
 		if err := t.MeterProvider.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shut down meter provider: %w", err))
+			r.Metrics = fmt.Errorf("shut down meter provider: %w", err)
 		}
-		t.shutdownErr = errors.Join(errs...)
 	})
-	return t.shutdownErr
+	return t.shutdownResult
+}
+
+// otlpRedactor knows the OTLP header values of both signals, so that an
+// exporter error quoting one never reaches the log.
+func otlpRedactor(cfg config.OTLP, e env) *redact.Redactor {
+	var secrets []string
+	for _, signal := range []string{"traces", "metrics"} {
+		if t, err := resolveOTLP(signal, cfg, e); err == nil {
+			secrets = append(secrets, redact.HeaderSecrets(t.Headers)...)
+		}
+	}
+	return redact.New(secrets...)
 }
