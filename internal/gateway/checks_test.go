@@ -9,6 +9,9 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/gateway"
 )
 
 // Every request passes the same HTTP checks, whatever its method: a
@@ -105,5 +108,24 @@ func TestClientHeaderIsNeverSpanParent(t *testing.T) {
 				t.Errorf("attribute %s = %q comes from a client header", kv.Key, kv.Value.Emit())
 			}
 		}
+	}
+}
+
+// limits.max_sessions: past the limit, initialize gets 503 with
+// Retry-After, and the open sessions keep working.
+func TestMaxSessions(t *testing.T) {
+	rb := startRecordingBackend(t, false)
+	cfg := baseConfig(config.Backend{Name: "echo", URL: rb.srv.URL, Transport: config.TransportStreamable, Timeout: config.Duration(5 * time.Second)})
+	cfg.Limits.MaxSessions = 2
+	gw := startGateway(t, cfg, gateway.Options{})
+	a := rawInitialize(t, gw.url+"/mcp", nil)
+	rawInitialize(t, gw.url+"/mcp", nil)
+	third := &rawMCP{t: t, endpoint: gw.url + "/mcp"}
+	ans := third.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, nil)
+	if ans.status != http.StatusServiceUnavailable || ans.header.Get("Retry-After") == "" {
+		t.Errorf("a third session: HTTP %d (Retry-After %q) %s, want 503 with Retry-After", ans.status, ans.header.Get("Retry-After"), ans.body)
+	}
+	if r := a.post(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, nil); r.status != http.StatusOK {
+		t.Errorf("an open session after the refusal: HTTP %d %s", r.status, r.body)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tracegate/tracegate/internal/httplimit"
 	"net"
 	"net/http"
 
@@ -87,6 +88,15 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, f *front, s *s
 	}
 	ctx := context.WithValue(r.Context(), factsKey{}, facts)
 
+	if m.Method == "initialize" && s == nil && g.cfg.Limits.MaxSessions > 0 && g.sessions.len() >= g.cfg.Limits.MaxSessions {
+		// limits.max_sessions: refused before anything is allocated for
+		// the session, with a hint to come back.
+		g.opts.Refusals.Add(r.Context(), httplimit.LimitSessions)
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, wire.AppendError(nil, m.ID, codeInternalError,
+			fmt.Sprintf("tracegate: %d client sessions are open, the limit; try again later", g.cfg.Limits.MaxSessions), nil))
+		return
+	}
 	tool, prompt, uri := rq.target()
 	var sp *mcptrace.ServerSpan
 	if t := g.opts.Server; t != nil {
