@@ -16,6 +16,7 @@ const (
 	DefaultOTLPTimeout        = 10 * time.Second
 	DefaultViewerMaxSpans     = 100_000
 	DefaultPluginTimeout      = time.Second
+	DefaultOAuthClockSkew     = 30 * time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -52,6 +53,17 @@ func (c *Config) ApplyDefaults() {
 			b.Baggage.Mode = BaggageNone
 		}
 	}
+	for _, t := range []*ServerTLS{c.TLS, c.Admin.TLS} {
+		if t != nil {
+			setString(&t.MinVersion, "1.2")
+		}
+	}
+	if o := c.Auth.OAuth; o != nil {
+		setDuration(&o.ClockSkew, DefaultOAuthClockSkew)
+		if o.Algorithms == nil {
+			o.Algorithms = append([]string(nil), DefaultJWTAlgorithms...)
+		}
+	}
 	setString(&c.Tools.NameFormat, DefaultNameFormat)
 	for i := range c.Plugins {
 		p := &c.Plugins[i]
@@ -79,6 +91,8 @@ func (c *Config) ApplyDefaults() {
 	if t.HTTPSpans == nil {
 		t.HTTPSpans = new(false)
 	}
+	setString(&t.IncomingContext, IncomingTrust)
+	setString(&t.IncomingContextAuthenticated, t.IncomingContext)
 
 	setString(&c.Log.Format, "json")
 	setString(&c.Log.Level, "info")

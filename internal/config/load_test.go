@@ -50,7 +50,7 @@ func TestLoadFull(t *testing.T) {
 		MaxRequestBytes:    4 << 20,
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),
-		Auth:               Auth{BearerTokens: []string{"s3cret"}},
+		Auth:               Auth{BearerTokens: []BearerToken{{Token: "s3cret"}}},
 		Backends: []Backend{
 			{
 				Name: "weather", URL: "http://127.0.0.1:9001/mcp", Transport: TransportStreamable,
@@ -92,6 +92,9 @@ func TestLoadFull(t *testing.T) {
 			Viewer:      Viewer{Enabled: new(true), MaxSpans: 100000},
 			Propagators: []string{"tracecontext", "baggage"},
 			HTTPSpans:   new(true),
+
+			IncomingContext:              "trust",
+			IncomingContextAuthenticated: "trust",
 		},
 		Log:     Log{Format: "text", Level: "debug"},
 		Cluster: &Cluster{RedisURL: "redis://127.0.0.1:6379/0", AdvertiseURL: "http://127.0.0.1:8081"},

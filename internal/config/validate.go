@@ -43,15 +43,12 @@ func (c *Config) Validate() error {
 		add("session_idle_timeout", "must not be negative")
 	}
 
-	for i, tok := range c.Auth.BearerTokens {
-		p := indexPath("auth.bearer_tokens", i)
-		switch {
-		case tok == "":
-			add(p, "empty token")
-		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-			add(p, "token contains spaces or control characters")
-		}
+	c.TLS.validate("tls", add)
+	if c.Admin.TLS != nil && c.AdminListen == "off" {
+		add("admin.tls", "admin_listen is off")
 	}
+	c.Admin.TLS.validate("admin.tls", add)
+	c.Auth.validate(add)
 
 	backends := make(map[string]int, len(c.Backends))
 	for i := range c.Backends {
@@ -161,6 +158,7 @@ func (b *Backend) validate(i int, names map[string]int, add addFunc) {
 	if b.Timeout <= 0 {
 		add(p+".timeout", "must be positive")
 	}
+	b.validateSecurity(p, hasURL, add)
 	switch b.Baggage.Mode {
 	case BaggageAll, BaggageNone:
 	case BaggageKeys:
@@ -255,6 +253,8 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	if t.Viewer.MaxSpans < 0 || t.Viewer.MaxSpans == 0 && (t.Viewer.Enabled == nil || *t.Viewer.Enabled) {
 		add(p+".viewer.max_spans", "must be positive")
 	}
+	checkIncoming(p+".incoming_context", t.IncomingContext, add)
+	checkIncoming(p+".incoming_context_authenticated", t.IncomingContextAuthenticated, add)
 	for i, name := range t.Propagators {
 		switch name {
 		case "tracecontext", "baggage", "none":

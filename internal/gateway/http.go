@@ -46,7 +46,11 @@ func (g *Gateway) buildHandler() http.Handler {
 	}
 	h = limitBody(h, limit)
 	if len(g.cfg.Auth.BearerTokens) > 0 {
-		h = requireBearer(h, g.cfg.Auth.BearerTokens)
+		tokens := make([]string, len(g.cfg.Auth.BearerTokens))
+		for i, t := range g.cfg.Auth.BearerTokens {
+			tokens[i] = t.Token
+		}
+		h = requireBearer(h, tokens)
 	}
 	return h
 }
