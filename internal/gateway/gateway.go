@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
@@ -161,7 +162,9 @@ func (g *Gateway) newFront(impl *mcp.Implementation, backends []*backend.Backend
 	f := newFront(s, backends, n, g.log)
 	// Receiving middleware runs outermost-first in the order given; the
 	// dispatcher is innermost so that spans cover the whole call.
-	mws := []mcp.Middleware{f.sessions.track, g.logs.track}
+	// auth first: the SDK runs handlers under the session's context, and
+	// the caller's identity must be in every handler's (plugins, spans).
+	mws := []mcp.Middleware{auth.ServerMiddleware(), f.sessions.track, g.logs.track}
 	mws = append(mws, g.opts.ServerMiddleware...)
 	mws = append(mws, g.dispatch(f))
 	// The SDK applies middleware so that the last added is outermost.

@@ -2,16 +2,15 @@ package gateway
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tracegate/tracegate/internal/auth"
 )
 
 const defaultMaxRequestBytes = 4 << 20
@@ -45,12 +44,24 @@ func (g *Gateway) buildHandler() http.Handler {
 		limit = defaultMaxRequestBytes
 	}
 	h = limitBody(h, limit)
-	if len(g.cfg.Auth.BearerTokens) > 0 {
-		tokens := make([]string, len(g.cfg.Auth.BearerTokens))
-		for i, t := range g.cfg.Auth.BearerTokens {
-			tokens[i] = t.Token
+	// Authentication comes first, so that no body is read and no span is
+	// started for a request without a valid token. The metadata that
+	// tells clients where to get one (RFC 9728) needs none.
+	authn, err := auth.New(g.cfg.Auth, auth.Options{Logger: g.log})
+	if err != nil {
+		g.log.Error("authentication misconfigured; refusing every request", "error", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "authentication misconfigured", http.StatusInternalServerError)
+		})
+	}
+	h = authn.Middleware(h)
+	if paths := authn.MetadataPaths(); len(paths) > 0 {
+		outer := http.NewServeMux()
+		for _, p := range paths {
+			outer.Handle(p, authn.MetadataHandler())
 		}
-		h = requireBearer(h, tokens)
+		outer.Handle("/", h)
+		h = outer
 	}
 	return h
 }
@@ -144,35 +155,4 @@ func tooLarge(w http.ResponseWriter, limit int64) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
 	io.WriteString(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request body exceeds `+strconv.FormatInt(limit, 10)+` bytes"}}`)
-}
-
-// requireBearer admits requests whose Authorization header carries one of
-// tokens. Tokens are compared as SHA-256 digests in constant time, so
-// neither their content nor their length leaks through timing.
-func requireBearer(next http.Handler, tokens []string) http.Handler {
-	digests := make([][32]byte, len(tokens))
-	for i, t := range tokens {
-		digests[i] = sha256.Sum256([]byte(t))
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		const prefix = "bearer "
-		if len(auth) > len(prefix) && strings.EqualFold(auth[:len(prefix)], prefix) {
-			got := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))
-			match := 0
-			for i := range digests {
-				match |= subtle.ConstantTimeCompare(got[:], digests[i][:])
-			}
-			if match == 1 {
-				next.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tracegate", error="invalid_token"`)
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tracegate"`)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"error":"unauthorized: a valid bearer token is required"}`)
-	})
 }
