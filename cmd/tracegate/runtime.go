@@ -9,6 +9,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/plugin"
@@ -29,6 +30,9 @@ type runtime struct {
 
 func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*runtime, error) {
 	log, err := telemetry.NewLogger(stderr, cfg.Log)
+	if err == nil && cfg.Telemetry.CaptureIdentity {
+		log = slog.New(auth.LogHandler(log.Handler()))
+	}
 	if err != nil {
 		return nil, err
 	}

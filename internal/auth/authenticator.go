@@ -187,6 +187,19 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// SessionOwner names the caller of ctx for session ownership: a session
+// opened by one caller must not be used by another. It is the go-sdk's
+// TokenInfo.UserID, which the SDK checks on every request it handles; a
+// path that bypasses the SDK must compare it itself. "" when ctx has no
+// identity (an open listener).
+func SessionOwner(ctx context.Context) string {
+	id, ok := ctx.Value(identityKey{}).(*Identity)
+	if !ok {
+		return ""
+	}
+	return id.userKey()
+}
+
 // userKey names the caller for the go-sdk's session ownership check: a
 // session opened with one token cannot be used with another caller's.
 func (id *Identity) userKey() string {

@@ -19,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
 )
 
@@ -331,6 +332,12 @@ func (fp *fastPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var s *sessionEntry
 	if sid != "" {
 		if s = fp.sessions.get(sid); s != nil {
+			if s.owner != auth.SessionOwner(r.Context()) {
+				// Another caller's session: the SDK refuses it (403), and
+				// nothing here may answer, cancel or forward on it.
+				fp.next.ServeHTTP(w, r)
+				return
+			}
 			s.touch()
 			if r.Method == http.MethodGet {
 				s.streams.Add(1)

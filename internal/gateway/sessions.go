@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tracegate/tracegate/internal/auth"
 )
 
 // sessionIdleTimeout is the default of Options.SessionIdleTimeout:
@@ -23,6 +25,7 @@ type sessionTable struct {
 
 type sessionEntry struct {
 	ss          *mcp.ServerSession
+	owner       string // auth.SessionOwner of the caller who opened it
 	initialized atomic.Bool
 	last        atomic.Int64 // unix nanoseconds of the last request
 	streams     atomic.Int32 // open GET streams
@@ -39,8 +42,9 @@ func (t *sessionTable) get(id string) *sessionEntry {
 	return e
 }
 
-// add records ss, and forgets it when it ends.
-func (t *sessionTable) add(ss *mcp.ServerSession) *sessionEntry {
+// add records ss, opened by owner (auth.SessionOwner), and forgets it when
+// it ends.
+func (t *sessionTable) add(ss *mcp.ServerSession, owner string) *sessionEntry {
 	id := ss.ID()
 	if id == "" {
 		return nil
@@ -48,7 +52,7 @@ func (t *sessionTable) add(ss *mcp.ServerSession) *sessionEntry {
 	t.mu.Lock()
 	e := t.m[id]
 	if e == nil {
-		e = &sessionEntry{ss: ss}
+		e = &sessionEntry{ss: ss, owner: owner}
 		e.touch()
 		t.m[id] = e
 		go func() {
@@ -78,7 +82,7 @@ func (t *sessionTable) track(next mcp.MethodHandler) mcp.MethodHandler {
 			if !ok || ss == nil {
 				break
 			}
-			if e := t.add(ss); e != nil && method == "notifications/initialized" {
+			if e := t.add(ss, auth.SessionOwner(ctx)); e != nil && method == "notifications/initialized" {
 				e.initialized.Store(true)
 			}
 		}

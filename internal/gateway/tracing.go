@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -8,7 +9,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
@@ -37,10 +40,21 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 			common = append(common, mcptrace.WithContentRedactor(redact))
 		}
 	}
+	requestAttrs := RequestAttributes
+	if cfg.Telemetry.CaptureIdentity {
+		// enduser.id is personal data: only when the operator opts in.
+		requestAttrs = func(ctx context.Context, info mcptrace.RequestInfo) []attribute.KeyValue {
+			attrs := RequestAttributes(ctx, info)
+			if info.Kind == trace.SpanKindServer {
+				attrs = append(attrs, auth.Attributes(ctx)...)
+			}
+			return attrs
+		}
+	}
 	server := append(common[:len(common):len(common)],
 		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
 		mcptrace.WithHTTPSpanContext(HTTPSpanContext),
-		mcptrace.WithRequestAttributes(RequestAttributes),
+		mcptrace.WithRequestAttributes(requestAttrs),
 	)
 	opts := Options{
 		TracerProvider: tel.TracerProvider,
