@@ -68,13 +68,30 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 			return []mcp.Middleware{UntracedKeepalive(mcptrace.ClientMiddleware(backendTraceOptions(common, b)...))}
 		},
 		BackendTransport: func(b config.Backend) http.RoundTripper {
-			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)
+			// TLS and the gateway's own credentials for b (never the
+			// client's token), under the trace header injection.
+			base, err := auth.BackendTransport(backend.NewHTTPTransport(), b, nil)
+			if err != nil {
+				base = failedTransport{err} // serve checks every backend before this
+			}
+			return mcptrace.NewTransport(base, backendTraceOptions(common, b)...)
 		},
 	}
 	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
 		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator)
 	}
 	return opts
+}
+
+// failedTransport fails every request with the error that kept a backend's
+// transport from being built.
+type failedTransport struct{ err error }
+
+func (t failedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return nil, t.err
 }
 
 // backendTraceOptions describe one backend on its CLIENT spans and set what

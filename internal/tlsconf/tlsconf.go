@@ -39,7 +39,6 @@ func Server(cfg *config.ServerTLS, log *slog.Logger) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:     minVersion(cfg.MinVersion),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get(), nil },
-		NextProtos:     []string{"h2", "http/1.1"},
 	}
 	if cfg.ClientCAFile != "" {
 		pool, err := loadPool(cfg.ClientCAFile)

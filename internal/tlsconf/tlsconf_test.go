@@ -3,9 +3,9 @@ package tlsconf_test
 import (
 	"crypto/tls"
 	"io"
-	"net/http"
 	"log"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
