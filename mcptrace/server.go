@@ -59,9 +59,11 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		m := describe(method, params)
 
 		pctx, ex := s.prop.Extract(ctx, header, meta)
+		// The trust boundary: an untrusted caller's context only links.
+		pctx, ex, trust, links := s.cfg.untrusted(ctx, pctx, ex)
 		source := ex.Source
 		stored, haveSession := s.sessions.get(session)
-		if source == SourceNone && haveSession && stored.parent.IsValid() {
+		if source == SourceNone && trust == TrustParent && haveSession && stored.parent.IsValid() {
 			pctx = trace.ContextWithRemoteSpanContext(pctx, stored.parent)
 			if baggage.FromContext(pctx).Len() == 0 && stored.baggage.Len() > 0 {
 				pctx = baggage.ContextWithBaggage(pctx, stored.baggage)
@@ -80,6 +82,14 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 		var httpSpan trace.SpanContext
 		if s.cfg.httpSpan != nil {
 			httpSpan = s.cfg.httpSpan(ctx, header)
+		}
+		if trust != TrustParent && httpSpan.IsValid() {
+			// Started from the same untrusted headers: linked, not a parent.
+			links = append(links, trace.Link{SpanContext: httpSpan})
+			httpSpan = trace.SpanContext{}
+		}
+		if len(links) > 0 {
+			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(links...))
 		}
 		switch {
 		case (source == SourceHeader || source == SourceNone) && httpSpan.IsValid():
@@ -106,6 +116,9 @@ func (s *serverTracer) wrap(next mcp.MethodHandler) mcp.MethodHandler {
 			attrs = append(attrs, AttrTraceContextSource.String(string(source)))
 			if ex.Conflict {
 				attrs = append(attrs, AttrTraceContextConflict.Bool(true))
+			}
+			if trust != TrustParent {
+				attrs = append(attrs, AttrTraceContextIncoming.String(trust.String()))
 			}
 			span.SetAttributes(s.spanAttrs(ctx, attrs, m, RequestInfo{
 				Kind: trace.SpanKindServer, Method: method, ToolName: m.toolName, PromptName: m.promptName,
