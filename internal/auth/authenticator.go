@@ -138,23 +138,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	if a == nil {
 		return next
 	}
-	// The go-sdk carries TokenInfo from the HTTP request into each MCP
-	// request (RequestExtra.TokenInfo), and ties a session to the user who
-	// opened it. Its own middleware is the only way to set it; it re-reads
-	// the header, so it runs before the header is removed.
-	sdk := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
-		id, ok := ctx.Value(identityKey{}).(*Identity)
-		if !ok {
-			return nil, sdkauth.ErrInvalidToken
-		}
-		return &sdkauth.TokenInfo{Scopes: id.Scopes, UserID: id.userKey(), Extra: map[string]any{tokenInfoKey: id}}, nil
-	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r2 := *r
-		r2.Header = r.Header.Clone()
-		r2.Header.Del("Authorization")
-		next.ServeHTTP(w, &r2)
-	}))
+	inner := withTokenInfo(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r.Header)
 		if !ok {
@@ -203,10 +187,45 @@ func SessionOwner(ctx context.Context) string {
 // userKey names the caller for the go-sdk's session ownership check: a
 // session opened with one token cannot be used with another caller's.
 func (id *Identity) userKey() string {
-	if id.Method == MethodStatic {
+	switch id.Method {
+	case MethodStatic:
 		return "static:" + id.TokenName
+	case MethodCertificate:
+		return "cert:" + id.Subject
 	}
 	return "oauth:" + id.Issuer + "|" + id.ID()
+}
+
+// withTokenInfo hands the identity in a request's context to the go-sdk,
+// then removes the Authorization header and calls next. The go-sdk carries
+// TokenInfo from the HTTP request into each MCP request
+// (RequestExtra.TokenInfo) and ties a session to the user who opened it. Its
+// own middleware is the only way to set TokenInfo, and it reads a bearer
+// header, so a caller identified by its certificate is given a placeholder
+// one for it.
+func withTokenInfo(next http.Handler) http.Handler {
+	sdk := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
+		id, ok := ctx.Value(identityKey{}).(*Identity)
+		if !ok {
+			return nil, sdkauth.ErrInvalidToken
+		}
+		return &sdkauth.TokenInfo{Scopes: id.Scopes, UserID: id.userKey(), Extra: map[string]any{tokenInfoKey: id}}, nil
+	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+	inner := sdk(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := *r
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Authorization")
+		next.ServeHTTP(w, &r2)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := bearer(r.Header); !ok {
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			r2.Header.Set("Authorization", "Bearer -")
+			r = &r2
+		}
+		inner.ServeHTTP(w, r)
+	})
 }
 
 // authenticate checks tok: a static token, else a JWT.

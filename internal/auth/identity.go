@@ -12,13 +12,18 @@ type Method string
 const (
 	MethodStatic Method = "static" // a configured bearer token
 	MethodOAuth  Method = "oauth"  // a JWT access token
+	// MethodCertificate is a TLS client certificate verified against
+	// tls.client_ca_file, on a listener that requires no token.
+	MethodCertificate Method = "certificate"
 )
 
 // Identity is who made a request, as its credential says. It never holds
 // the credential itself in a form that prints.
 type Identity struct {
 	Method Method
-	// Subject is the token's sub claim; empty for static tokens.
+	// Subject is the token's sub claim, or a client certificate's first
+	// URI SAN (a SPIFFE ID, say), else its common name; empty for static
+	// tokens.
 	Subject string
 	// ClientID is the OAuth client the token was issued to (client_id,
 	// RFC 9068, else azp); empty for static tokens.

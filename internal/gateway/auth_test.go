@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -21,6 +23,8 @@ import (
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/tlsconf"
+	"github.com/tracegate/tracegate/internal/tlsconf/tlstest"
 )
 
 // headerBackend is a real go-sdk MCP server over Streamable HTTP that keeps
@@ -254,4 +258,110 @@ func TestSessionBelongsToItsCaller(t *testing.T) {
 			t.Errorf("another caller on alice's session: got %d %s, want 403", resp.StatusCode, out)
 		}
 	}
+}
+
+// TestTrustBoundary: with incoming_context link for everyone and trust for
+// authenticated callers, an operator's service with a client certificate
+// joins its own trace, and an anonymous caller on the same listener only
+// links to the trace it claims, whose ID and sampling it cannot impose.
+func TestTrustBoundary(t *testing.T) {
+	t.Parallel()
+	be := startHeaderBackend(t)
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "gateway")
+	services := tlstest.NewCA(t, "services")
+	certFile, keyFile := ca.Server(t, "127.0.0.1").Files(t, dir)
+
+	cfg := baseConfig(config.Backend{Name: "rec", URL: be.url, Transport: config.TransportStreamable, Timeout: config.Duration(5 * time.Second)})
+	cfg.Telemetry = config.Default().Telemetry
+	cfg.Telemetry.IncomingContext = config.IncomingLink
+	cfg.Telemetry.IncomingContextAuthenticated = config.IncomingTrust
+	cfg.Telemetry.CaptureIdentity = true
+	rec := tracetest.NewSpanRecorder()
+	tel, err := telemetry.New(context.Background(), cfg.Telemetry, telemetry.Options{Getenv: func(string) string { return "" }, ExtraSpanProcessors: []sdktrace.SpanProcessor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	gw := startGateway(t, cfg, gateway.TracingOptions(cfg, tel, nil))
+
+	// The gateway's handler behind a TLS listener that verifies client
+	// certificates when given, as serve builds it.
+	tc, err := tlsconf.Server(&config.ServerTLS{CertFile: certFile, KeyFile: keyFile, MinVersion: "1.2",
+		ClientCAFile: tlstest.Write(t, dir, "services.pem", services.CertPEM)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: gw.gw.Handler()}
+	srv.TLSConfig = tc
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	endpoint := "https://" + ln.Addr().String() + "/mcp"
+
+	svc := services.Client(t, "billing")
+	svcPair, _ := tls.X509KeyPair(svc.CertPEM, svc.KeyPEM)
+	for _, tt := range []struct {
+		name     string
+		certs    []tls.Certificate
+		wantJoin bool
+		wantUser string
+	}{
+		{"service with a certificate", []tls.Certificate{svcPair}, true, "billing"},
+		{"anonymous", nil, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: tt.certs}}}
+			c := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+			cs, err := c.Connect(ctxT(t), &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc}, &mcp.ClientSessionOptions{ProtocolVersion: stateful})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			eventually(t, 10*time.Second, "rec's tools", func() bool { return slices.Contains(toolNames(t, cs), "rec_echo") })
+			meta, traceID := traced()
+			if _, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "rec_echo", Arguments: map[string]any{}, Meta: meta}); err != nil {
+				t.Fatal(err)
+			}
+			var server sdktrace.ReadOnlySpan
+			eventually(t, 5*time.Second, "the SERVER span", func() bool {
+				for _, s := range rec.Ended() {
+					if s.Name() == "tools/call rec_echo" && s.SpanKind().String() == "server" && (s.SpanContext().TraceID().String() == traceID || linksTo(s, traceID)) {
+						server = s
+						return true
+					}
+				}
+				return false
+			})
+			joined := server.SpanContext().TraceID().String() == traceID
+			if joined != tt.wantJoin {
+				t.Errorf("joined the caller's trace: got %v, want %v", joined, tt.wantJoin)
+			}
+			attrs := map[string]string{}
+			for _, kv := range server.Attributes() {
+				attrs[string(kv.Key)] = kv.Value.Emit()
+			}
+			if attrs["enduser.id"] != tt.wantUser {
+				t.Errorf("enduser.id: got %q, want %q", attrs["enduser.id"], tt.wantUser)
+			}
+			if !tt.wantJoin {
+				if !server.Parent().IsValid() && attrs["tracegate.trace_context.incoming"] == "link" && linksTo(server, traceID) {
+					return
+				}
+				t.Errorf("anonymous caller: parent %v, attributes %v, links %v; want a root that links the caller's trace", server.Parent(), attrs, server.Links())
+			}
+		})
+	}
+}
+
+func linksTo(s sdktrace.ReadOnlySpan, traceID string) bool {
+	for _, l := range s.Links() {
+		if l.SpanContext.TraceID().String() == traceID {
+			return true
+		}
+	}
+	return false
 }

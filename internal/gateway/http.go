@@ -54,7 +54,7 @@ func (g *Gateway) buildHandler() http.Handler {
 			http.Error(w, "authentication misconfigured", http.StatusInternalServerError)
 		})
 	}
-	h = authn.Middleware(h)
+	h = authn.Middleware(auth.ClientCertificates(h))
 	if paths := authn.MetadataPaths(); len(paths) > 0 {
 		outer := http.NewServeMux()
 		for _, p := range paths {

@@ -55,6 +55,7 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
 		mcptrace.WithHTTPSpanContext(HTTPSpanContext),
 		mcptrace.WithRequestAttributes(requestAttrs),
+		mcptrace.WithIncomingContext(incomingContext(cfg.Telemetry)),
 	)
 	opts := Options{
 		TracerProvider: tel.TracerProvider,
@@ -81,6 +82,36 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator)
 	}
 	return opts
+}
+
+// incomingContext decides how far a caller's trace context is trusted
+// (telemetry.incoming_context): callers with an identity get
+// incoming_context_authenticated, the others incoming_context. nil, the
+// cheapest, when both trust.
+func incomingContext(t config.Telemetry) func(context.Context) mcptrace.Trust {
+	anyone, known := trustOf(t.IncomingContext), trustOf(t.IncomingContextAuthenticated)
+	if t.IncomingContextAuthenticated == "" {
+		known = anyone
+	}
+	if anyone == mcptrace.TrustParent && known == mcptrace.TrustParent {
+		return nil
+	}
+	return func(ctx context.Context) mcptrace.Trust {
+		if _, ok := auth.FromContext(ctx); ok {
+			return known
+		}
+		return anyone
+	}
+}
+
+func trustOf(mode string) mcptrace.Trust {
+	switch mode {
+	case config.IncomingLink:
+		return mcptrace.TrustLink
+	case config.IncomingIgnore:
+		return mcptrace.TrustIgnore
+	}
+	return mcptrace.TrustParent
 }
 
 // failedTransport fails every request with the error that kept a backend's
