@@ -20,6 +20,7 @@ const (
 	keySession   = attribute.Key("mcp.session.id")
 	keyBackend   = attribute.Key("tracegate.backend.name")
 	keyErrorType = attribute.Key("error.type")
+	keyUser      = attribute.Key("enduser.id") // with telemetry.capture_identity
 )
 
 const (
@@ -31,6 +32,7 @@ const (
 // when any of its spans does.
 type filter struct {
 	service, method, tool, backend, session string
+	user                                    string // enduser.id
 	errors                                  *bool // nil: no filter
 	minDuration                             time.Duration
 	limit                                   int
@@ -50,6 +52,7 @@ func parseFilter(q url.Values) (filter, error) {
 		tool:    q.Get("tool"),
 		backend: q.Get("backend"),
 		session: q.Get("session"),
+		user:    q.Get("user"),
 		limit:   defaultLimit,
 	}
 	if v := q.Get("error"); v != "" {
@@ -78,7 +81,7 @@ func parseFilter(q url.Values) (filter, error) {
 
 // needsAttrs reports whether matching must look at span attributes.
 func (f *filter) needsAttrs() bool {
-	return f.method != "" || f.tool != "" || f.backend != "" || f.session != ""
+	return f.method != "" || f.tool != "" || f.backend != "" || f.session != "" || f.user != ""
 }
 
 // summary describes one trace in the list. Once built it is never
@@ -170,7 +173,7 @@ func (f *filter) matches(sum *summary, spans []*span) bool {
 	if !f.needsAttrs() {
 		return true
 	}
-	found := [4]bool{f.method == "", f.tool == "", f.backend == "", f.session == ""}
+	found := [5]bool{f.method == "", f.tool == "", f.backend == "", f.session == "", f.user == ""}
 	for _, sp := range spans {
 		for _, kv := range sp.attrs {
 			switch kv.Key {
@@ -182,9 +185,11 @@ func (f *filter) matches(sum *summary, spans []*span) bool {
 				found[2] = found[2] || kv.Value.String() == f.backend
 			case keySession:
 				found[3] = found[3] || kv.Value.String() == f.session
+			case keyUser:
+				found[4] = found[4] || kv.Value.String() == f.user
 			}
 		}
-		if found == [4]bool{true, true, true, true} {
+		if found == [5]bool{true, true, true, true, true} {
 			return true
 		}
 	}
