@@ -277,6 +277,7 @@ func TestTrustBoundary(t *testing.T) {
 	cfg.Telemetry.IncomingContext = config.IncomingLink
 	cfg.Telemetry.IncomingContextAuthenticated = config.IncomingTrust
 	cfg.Telemetry.CaptureIdentity = true
+	cfg.Telemetry.HTTPSpans = new(true)
 	rec := tracetest.NewSpanRecorder()
 	tel, err := telemetry.New(context.Background(), cfg.Telemetry, telemetry.Options{Getenv: func(string) string { return "" }, ExtraSpanProcessors: []sdktrace.SpanProcessor{rec}})
 	if err != nil {
@@ -314,7 +315,13 @@ func TestTrustBoundary(t *testing.T) {
 		{"anonymous", nil, false, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: tt.certs}}}
+			// The caller's context in _meta and, for the POST /mcp span, in
+			// the headers too.
+			meta, traceID := traced()
+			hc := &http.Client{Transport: headerTransport{
+				base:   &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: tt.certs}},
+				header: http.Header{"Traceparent": {meta["traceparent"].(string)}},
+			}}
 			c := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
 			cs, err := c.Connect(ctxT(t), &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc}, &mcp.ClientSessionOptions{ProtocolVersion: stateful})
 			if err != nil {
@@ -322,7 +329,6 @@ func TestTrustBoundary(t *testing.T) {
 			}
 			defer cs.Close()
 			eventually(t, 10*time.Second, "rec's tools", func() bool { return slices.Contains(toolNames(t, cs), "rec_echo") })
-			meta, traceID := traced()
 			if _, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "rec_echo", Arguments: map[string]any{}, Meta: meta}); err != nil {
 				t.Fatal(err)
 			}
@@ -347,6 +353,18 @@ func TestTrustBoundary(t *testing.T) {
 			if attrs["enduser.id"] != tt.wantUser {
 				t.Errorf("enduser.id: got %q, want %q", attrs["enduser.id"], tt.wantUser)
 			}
+			var inTrace []string
+			for _, s := range rec.Ended() {
+				if s.SpanContext().TraceID().String() == traceID {
+					inTrace = append(inTrace, s.Name())
+				}
+			}
+			if !tt.wantJoin && len(inTrace) > 0 {
+				t.Errorf("spans in the anonymous caller's trace: %q, want none (POST /mcp included)", inTrace)
+			}
+			if tt.wantJoin && !slices.Contains(inTrace, "POST /mcp") {
+				t.Errorf("spans in the service's trace: %q, want POST /mcp among them", inTrace)
+			}
 			if !tt.wantJoin {
 				if !server.Parent().IsValid() && attrs["tracegate.trace_context.incoming"] == "link" && linksTo(server, traceID) {
 					return
@@ -355,6 +373,19 @@ func TestTrustBoundary(t *testing.T) {
 			}
 		})
 	}
+}
+
+type headerTransport struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.header {
+		r.Header[k] = v
+	}
+	return h.base.RoundTrip(r)
 }
 
 func linksTo(s sdktrace.ReadOnlySpan, traceID string) bool {

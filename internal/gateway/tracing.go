@@ -79,7 +79,7 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 		},
 	}
 	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
-		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator)
+		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator, incomingContext(cfg.Telemetry))
 	}
 	return opts
 }
