@@ -33,7 +33,7 @@ const (
 type filter struct {
 	service, method, tool, backend, session string
 	user                                    string // enduser.id
-	errors                                  *bool // nil: no filter
+	errors                                  *bool  // nil: no filter
 	minDuration                             time.Duration
 	limit                                   int
 }
