@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,5 +328,36 @@ func TestMetadataDocument(t *testing.T) {
 	}
 	if w.Header().Get("Content-Type") != "application/json" {
 		t.Errorf("Content-Type: %q", w.Header().Get("Content-Type"))
+	}
+}
+
+// TestIssuerDownIsNotHammered: while the issuer fails, concurrent requests
+// share one attempt per second instead of each trying again.
+func TestIssuerDownIsNotHammered(t *testing.T) {
+	t.Parallel()
+	as := authtest.Start(t)
+	var hits atomic.Int64
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	cfg := oauthConfig(as.URL)
+	cfg.OAuth.JWKSURL = broken.URL + "/jwks"
+	h, _ := newGate(t, cfg, auth.Options{})
+	tok := "Bearer " + as.Issue(authtest.Token{Audience: resource, Scope: "mcp"})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if w := call(h, tok); w.Code != http.StatusServiceUnavailable {
+				t.Errorf("issuer down: got %d, want 503", w.Code)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := hits.Load(); n != 1 {
+		t.Errorf("JWKS fetches for 20 requests while it fails: got %d, want 1", n)
 	}
 }

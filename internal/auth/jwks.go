@@ -36,6 +36,7 @@ type keySet struct {
 
 	fetchMu   sync.Mutex // one fetch at a time
 	attempted time.Time  // last fetch attempt, even a failed one
+	lastErr   error      // of that attempt
 	unknownAt time.Time  // last fetch caused by an unknown key ID
 }
 
@@ -71,7 +72,12 @@ func (ks *keySet) refresh(ctx context.Context, force bool) error {
 	ks.fetchMu.Lock()
 	defer ks.fetchMu.Unlock()
 	if ks.attempted.After(before) {
-		return nil // fetched while we waited
+		return ks.lastErr // fetched while we waited
+	}
+	if ks.lastErr != nil && ks.now().Sub(ks.attempted) < retryFailed {
+		// The issuer just failed: do not queue every request behind
+		// another attempt.
+		return ks.lastErr
 	}
 	if !force {
 		if !ks.unknownAt.IsZero() && ks.now().Sub(ks.unknownAt) < ks.minRefetch {
@@ -80,6 +86,17 @@ func (ks *keySet) refresh(ctx context.Context, force bool) error {
 		ks.unknownAt = ks.now()
 	}
 	ks.attempted = ks.now()
+	// Not the caller's cancellation: others wait on this fetch too. The
+	// client's timeout bounds it.
+	ks.lastErr = ks.fetch(context.WithoutCancel(ctx))
+	return ks.lastErr
+}
+
+// retryFailed is how long a failed fetch is reported before another is
+// tried.
+const retryFailed = time.Second
+
+func (ks *keySet) fetch(ctx context.Context) error {
 	u, err := ks.jwksURL(ctx)
 	if err != nil {
 		return err
