@@ -52,23 +52,27 @@ func BackendTransport(base *http.Transport, b config.Backend, log *slog.Logger) 
 	// not hold a call forever. They go over base, not the backend's TLS
 	// settings: the issuer is not the backend.
 	tokenClient := &http.Client{Transport: base, Timeout: 10 * time.Second}
-	if o.TokenExchange {
-		return &exchangeTransport{base: rt, cfg: o, client: tokenClient, cache: map[[32]byte]*oauth2.Token{}}, nil
-	}
 	cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 	if o.Audience != "" {
 		// RFC 8707 section 2: the resource the token is for.
 		cc.EndpointParams = url.Values{"resource": {o.Audience}}
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, tokenClient)
-	return &oauth2.Transport{Source: cc.TokenSource(ctx), Base: rt}, nil
+	own := &oauth2.Transport{Source: cc.TokenSource(ctx), Base: rt}
+	if o.TokenExchange {
+		return &exchangeTransport{base: rt, own: own, cfg: o, client: tokenClient, cache: map[[32]byte]*oauth2.Token{}}, nil
+	}
+	return own, nil
 }
 
-// exchangeTransport sends each request with a token exchanged for the
-// caller's own (RFC 8693), cached per caller token until shortly before it
-// expires.
+// exchangeTransport sends each request made for a caller with a token
+// exchanged for the caller's own (RFC 8693), cached per caller token until
+// shortly before it expires. The gateway's own requests, made for no caller
+// (opening the backend's session, listing its tools, keepalive pings), go
+// with the gateway's client-credentials token (own).
 type exchangeTransport struct {
 	base   http.RoundTripper
+	own    http.RoundTripper
 	cfg    *config.BackendOAuth
 	client *http.Client
 
@@ -80,12 +84,17 @@ type exchangeTransport struct {
 const maxExchanged = 10_000
 
 // ErrNoCallerToken is returned for a backend request under token exchange
-// whose caller did not authenticate with an OAuth access token.
+// whose caller authenticated otherwise than with an OAuth access token (a
+// static token, a client certificate): the gateway's own token would give
+// it the gateway's rights.
 var ErrNoCallerToken = errors.New("token exchange needs the caller's OAuth access token; this caller has none")
 
 func (t *exchangeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	id, ok := FromContext(r.Context())
-	if !ok || id.token == nil {
+	if !ok {
+		return t.own.RoundTrip(r)
+	}
+	if id.token == nil {
 		if r.Body != nil {
 			r.Body.Close()
 		}

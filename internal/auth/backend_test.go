@@ -188,12 +188,18 @@ func TestBackendTokenExchange(t *testing.T) {
 		t.Errorf("exchange request: %v", f)
 	}
 
-	for name, ctx := range map[string]context.Context{"no caller": context.Background(), "static token": callerCtx("static")} {
-		if err := send(t, rt, ctx, be.url); !errors.Is(err, auth.ErrNoCallerToken) {
-			t.Errorf("%s: got %v, want ErrNoCallerToken", name, err)
-		}
+	if err := send(t, rt, callerCtx("static"), be.url); !errors.Is(err, auth.ErrNoCallerToken) {
+		t.Errorf("a static-token caller: got %v, want ErrNoCallerToken", err)
 	}
 	if n := len(be.seen()); n != 2 {
-		t.Errorf("the backend got %d requests, want 2: none without a token to exchange", n)
+		t.Errorf("the backend got %d requests, want 2: none for a caller without a token to exchange", n)
+	}
+	// The gateway's own requests (no caller) carry its own token.
+	if err := send(t, rt, context.Background(), be.url); err != nil {
+		t.Fatal(err)
+	}
+	seen = be.seen()
+	if c := claimsOf(t, seen[2]); c["sub"] != "tracegate" || c["act"] != nil || as.LastTokenRequest().Get("grant_type") != "client_credentials" {
+		t.Errorf("the gateway's own request: claims %v, want its client-credentials token", c)
 	}
 }

@@ -169,7 +169,7 @@ func (t *ServerTLS) validate(p string, add addFunc) {
 	}
 }
 
-func (b *Backend) validateSecurity(p string, hasURL bool, add addFunc) {
+func (b *Backend) validateSecurity(p string, hasURL, oauthClients bool, add addFunc) {
 	if t := b.TLS; t != nil {
 		if !hasURL {
 			add(p+".tls", "only for url backends")
@@ -200,6 +200,9 @@ func (b *Backend) validateSecurity(p string, hasURL bool, add addFunc) {
 	}
 	if o.TokenExchange && o.Audience == "" {
 		add(p+".oauth.audience", "required with token_exchange")
+	}
+	if o.TokenExchange && !oauthClients {
+		add(p+".oauth.token_exchange", "needs auth.oauth: only OAuth callers have a token to exchange")
 	}
 }
 

@@ -59,7 +59,9 @@ func TestValidateSecurity(t *testing.T) {
 			"backends[0].oauth.token_url: http is allowed only on a loopback host; use https",
 			"backends[0].oauth.client_id: required",
 			"backends[0].oauth.audience: required with token_exchange",
+			"backends[0].oauth.token_exchange: needs auth.oauth: only OAuth callers have a token to exchange",
 		}},
+		{"token exchange with oauth", oauthOK + "backends: [{name: a, url: 'https://b/mcp', oauth: {token_url: 'https://idp/token', client_id: gw, audience: 'https://b/mcp', token_exchange: true}}]", nil},
 
 		{"incoming context", "telemetry: {incoming_context: link, incoming_context_authenticated: trust, capture_identity: true}", nil},
 		{"incoming context values", "telemetry: {incoming_context: drop, incoming_context_authenticated: yes}", []string{

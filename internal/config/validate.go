@@ -52,7 +52,7 @@ func (c *Config) Validate() error {
 
 	backends := make(map[string]int, len(c.Backends))
 	for i := range c.Backends {
-		c.Backends[i].validate(i, backends, add)
+		c.Backends[i].validate(i, backends, c.Auth.OAuth != nil, add)
 	}
 
 	for _, msg := range checkNameFormat(c.Tools.NameFormat) {
@@ -96,7 +96,7 @@ type addFunc func(path, format string, args ...any)
 
 // validate checks backends[i]; names maps each valid name seen so far to
 // its index.
-func (b *Backend) validate(i int, names map[string]int, add addFunc) {
+func (b *Backend) validate(i int, names map[string]int, oauthClients bool, add addFunc) {
 	p := indexPath("backends", i)
 	switch {
 	case b.Name == "":
@@ -158,7 +158,7 @@ func (b *Backend) validate(i int, names map[string]int, add addFunc) {
 	if b.Timeout <= 0 {
 		add(p+".timeout", "must be positive")
 	}
-	b.validateSecurity(p, hasURL, add)
+	b.validateSecurity(p, hasURL, oauthClients, add)
 	switch b.Baggage.Mode {
 	case BaggageAll, BaggageNone:
 	case BaggageKeys:

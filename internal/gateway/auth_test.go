@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -34,6 +36,7 @@ type headerBackend struct {
 
 	mu      sync.Mutex
 	headers []http.Header
+	methods []string // the JSON-RPC method of each POST, "" for others
 }
 
 func startHeaderBackend(t *testing.T) *headerBackend {
@@ -47,8 +50,15 @@ func startHeaderBackend(t *testing.T) *headerBackend {
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg struct{ Method string }
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			json.Unmarshal(body, &msg)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		hb.mu.Lock()
 		hb.headers = append(hb.headers, r.Header.Clone())
+		hb.methods = append(hb.methods, msg.Method)
 		hb.mu.Unlock()
 		h.ServeHTTP(w, r)
 	}))
@@ -395,4 +405,85 @@ func linksTo(s sdktrace.ReadOnlySpan, traceID string) bool {
 		}
 	}
 	return false
+}
+
+// TestTokenExchangeThroughGateway: a backend configured for RFC 8693 gets,
+// for each call, a token the issuer made from the caller's, on the
+// forwarding path and the decoding path alike; the gateway's own requests
+// carry its own token; the caller's token never arrives.
+func TestTokenExchangeThroughGateway(t *testing.T) {
+	t.Parallel()
+	for _, decode := range []bool{false, true} {
+		t.Run(map[bool]string{false: "forwarding path", true: "decoding path"}[decode], func(t *testing.T) {
+			t.Parallel()
+			as := authtest.Start(t)
+			as.AddClient("tracegate", "gw-secret")
+			be := startHeaderBackend(t)
+			const audience = "http://127.0.0.1:8080/mcp"
+			cfg := baseConfig(config.Backend{Name: "rec", URL: be.url, Transport: config.TransportStreamable, Timeout: config.Duration(5 * time.Second),
+				OAuth: &config.BackendOAuth{TokenURL: as.URL + "/token", ClientID: "tracegate", ClientSecret: "gw-secret", Audience: "http://rec.test/mcp", TokenExchange: true}})
+			cfg.Auth = config.Auth{OAuth: &config.OAuth{Issuer: as.URL, Audience: audience}}
+			cfg.Telemetry = config.Default().Telemetry
+			cfg.Telemetry.CaptureArguments = decode // the decoding path reads results
+			tel, err := telemetry.New(context.Background(), cfg.Telemetry, telemetry.Options{Getenv: func(string) string { return "" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tel.Shutdown(context.Background()) })
+			gw := startGateway(t, cfg, gateway.TracingOptions(cfg, tel, nil))
+
+			alice := as.Issue(authtest.Token{Subject: "alice", Audience: audience})
+			cs := connectAs(t, gw.url+"/mcp", alice, stateful)
+			eventually(t, 10*time.Second, "rec's tools", func() bool { return slices.Contains(toolNames(t, cs), "rec_echo") })
+			if res, err := cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "rec_echo", Arguments: map[string]any{}}); err != nil || res.IsError {
+				t.Fatalf("call: %v %v", err, res)
+			}
+
+			be.mu.Lock()
+			headers, methods := slices.Clone(be.headers), slices.Clone(be.methods)
+			be.mu.Unlock()
+			calls := 0
+			for i, h := range headers {
+				authz := h.Get("Authorization")
+				if strings.Contains(authz, alice) {
+					t.Fatalf("backend request %d (%s) carried the caller's token", i, methods[i])
+				}
+				if methods[i] == "" {
+					continue
+				}
+				claims := tokenClaims(t, authz)
+				act, _ := claims["act"].(map[string]any)
+				switch methods[i] {
+				case "tools/call":
+					calls++
+					if claims["sub"] != "alice" || act["sub"] != "tracegate" || claims["aud"] != "http://rec.test/mcp" {
+						t.Errorf("tools/call: token claims %v, want alice acted for by tracegate, for the backend", claims)
+					}
+				case "initialize":
+					if claims["sub"] != "tracegate" || act != nil {
+						t.Errorf("initialize: token claims %v, want the gateway's own", claims)
+					}
+				}
+			}
+			if calls != 1 {
+				t.Errorf("the backend saw %d tools/call, want 1 (methods %q)", calls, methods)
+			}
+		})
+	}
+}
+
+// tokenClaims reads the claims of a bearer JWT without checking it.
+func tokenClaims(t *testing.T, authz string) map[string]any {
+	t.Helper()
+	parts := strings.Split(strings.TrimPrefix(authz, "Bearer "), ".")
+	if len(parts) != 3 {
+		t.Fatalf("got Authorization %.20q..., want a bearer JWT", authz)
+	}
+	data, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	json.Unmarshal(data, &c)
+	return c
 }
