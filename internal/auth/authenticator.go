@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -347,12 +346,4 @@ func (a *Authenticator) MetadataHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		io.WriteString(w, string(body))
 	})
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

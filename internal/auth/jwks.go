@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tracegate/tracegate/internal/config"
 )
 
 // maxDocument bounds a metadata or JWKS document read from the issuer.
@@ -180,7 +182,7 @@ func checkFetchURL(s string) string {
 		return "not an absolute URL"
 	case u.Scheme == "https":
 		return ""
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && config.LoopbackHost(u.Hostname()):
 		return ""
 	}
 	return "must be https (or http on a loopback host)"

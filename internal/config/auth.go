@@ -132,7 +132,7 @@ func checkIdPURL(s string) string {
 		return msg
 	}
 	u, _ := url.Parse(s)
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !LoopbackHost(u.Hostname()) {
 		return "http is allowed only on a loopback host; use https"
 	}
 	if u.User != nil {
@@ -141,7 +141,10 @@ func checkIdPURL(s string) string {
 	return ""
 }
 
-func isLoopbackHost(h string) bool {
+// LoopbackHost reports whether h, a URL's host name, is localhost or a
+// loopback address: the only hosts where plain http is accepted for an
+// identity provider.
+func LoopbackHost(h string) bool {
 	if strings.EqualFold(h, "localhost") {
 		return true
 	}

@@ -11,11 +11,7 @@ func TestValidateSecurity(t *testing.T) {
 	t.Parallel()
 	const oauthOK = "auth: {oauth: {issuer: 'https://idp.example.com', audience: 'https://mcp.example.com/mcp'}}\n"
 	const tlsBackend = "backends: [{name: a, url: 'https://b.example.com/mcp', tls: {ca_file: ca.pem}}]\n"
-	tests := []struct {
-		name string
-		yaml string
-		want []string // nil: valid
-	}{
+	tests := []validateCase{
 		{"named and plain tokens", "auth: {bearer_tokens: [plain, {name: ci, token: t2}]}", nil},
 		{"duplicate token name", "auth: {bearer_tokens: [{name: ci, token: a}, {name: ci, token: b}]}", []string{"auth.bearer_tokens[1].name: duplicate of auth.bearer_tokens[0]"}},
 		{"named token without token", "auth: {bearer_tokens: [{name: ci}]}", []string{"auth.bearer_tokens[0]: empty token"}},
@@ -69,18 +65,7 @@ func TestValidateSecurity(t *testing.T) {
 			"telemetry.incoming_context_authenticated: must be trust, link or ignore",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, err := Parse([]byte(tt.yaml), nil)
-			if got := errLines(t, err); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Parse(%q) errors:\ngot  %q\nwant %q", tt.yaml, got, tt.want)
-			}
-			if (c == nil) != (tt.want != nil) {
-				t.Errorf("Parse(%q): got config %v with errors %v", tt.yaml, c != nil, err)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
 
 func TestSecurityDefaults(t *testing.T) {
