@@ -361,3 +361,30 @@ func TestIssuerDownIsNotHammered(t *testing.T) {
 		t.Errorf("JWKS fetches for 20 requests while it fails: got %d, want 1", n)
 	}
 }
+
+// TestVerifiedTokenExpires: a token checked once is remembered, but not
+// past its exp (with the skew).
+func TestVerifiedTokenExpires(t *testing.T) {
+	t.Parallel()
+	as := authtest.Start(t)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h, _ := newGate(t, oauthConfig(as.URL), auth.Options{Now: clock})
+	tok := "Bearer " + as.Issue(authtest.Token{Audience: resource, Scope: "mcp", Expiry: now.Add(20 * time.Second)})
+	for _, step := range []struct {
+		advance time.Duration
+		want    int
+	}{
+		{0, http.StatusNoContent},
+		{40 * time.Second, http.StatusNoContent},    // exp+10s: within the 30s skew
+		{15 * time.Second, http.StatusUnauthorized}, // exp+35s: past it
+	} {
+		mu.Lock()
+		now = now.Add(step.advance)
+		mu.Unlock()
+		if w := call(h, tok); w.Code != step.want {
+			t.Errorf("after +%v: got %d, want %d", step.advance, w.Code, step.want)
+		}
+	}
+}

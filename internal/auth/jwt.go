@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -19,6 +21,50 @@ type jwtVerifier struct {
 	skew     time.Duration
 	now      func() time.Time
 	keys     *keySet
+
+	// verified remembers tokens that passed, by SHA-256, for at most
+	// verifiedTTL and never past their exp: a client sends the same token
+	// on every request, and a signature check costs far more than the
+	// rest of the gateway's work on a request (BenchmarkMiddleware).
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	id    Identity
+	until time.Time
+}
+
+const (
+	verifiedTTL = time.Minute
+	maxVerified = 10_000
+)
+
+// check returns the identity of raw, from the cache or by verify.
+func (v *jwtVerifier) check(ctx context.Context, raw string) (Identity, error) {
+	key := sha256.Sum256([]byte(raw))
+	now := v.now()
+	v.mu.Lock()
+	hit, ok := v.verified[key]
+	v.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.id, nil
+	}
+	id, exp, err := v.verify(ctx, raw)
+	if err != nil {
+		return id, err
+	}
+	until := now.Add(verifiedTTL)
+	if e := exp.Add(v.skew); e.Before(until) {
+		until = e
+	}
+	v.mu.Lock()
+	if v.verified == nil || len(v.verified) >= maxVerified {
+		v.verified = make(map[[32]byte]verifiedToken)
+	}
+	v.verified[key] = verifiedToken{id: id, until: until}
+	v.mu.Unlock()
+	return id, nil
 }
 
 // errInvalid is a token refused for what it is (401 invalid_token), as
@@ -36,27 +82,27 @@ func looksLikeJWT(tok string) bool { return strings.Count(tok, ".") == 2 }
 // verify returns the identity a JWT access token proves, or an error: an
 // *errInvalid when the token itself is at fault. Error messages name what
 // was wrong, never the token or its claims' values.
-func (v *jwtVerifier) verify(ctx context.Context, raw string) (Identity, error) {
+func (v *jwtVerifier) verify(ctx context.Context, raw string) (_ Identity, exp time.Time, _ error) {
 	// The allow-list is checked against the header before anything else:
 	// "none" and HMAC can never verify.
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
-		return Identity{}, invalid("malformed token or algorithm not allowed")
+		return Identity{}, exp, invalid("malformed token or algorithm not allowed")
 	}
 	if len(tok.Headers) != 1 {
-		return Identity{}, invalid("want one signature")
+		return Identity{}, exp, invalid("want one signature")
 	}
 	h := tok.Headers[0]
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "" && !isAccessTokenType(typ) {
 		// RFC 9068 section 4: an ID token is not an access token.
-		return Identity{}, invalid("token type %q is not an access token", typ)
+		return Identity{}, exp, invalid("token type %q is not an access token", typ)
 	}
 	keys, err := v.keys.lookup(ctx, h.KeyID)
 	if err != nil {
 		if errors.Is(err, errUnknownKey) {
-			return Identity{}, invalid("signing key not in the issuer's JWKS")
+			return Identity{}, exp, invalid("signing key not in the issuer's JWKS")
 		}
-		return Identity{}, err
+		return Identity{}, exp, err
 	}
 	var std jwt.Claims
 	var all map[string]any
@@ -71,24 +117,24 @@ func (v *jwtVerifier) verify(ctx context.Context, raw string) (Identity, error) 
 		}
 	}
 	if !verified {
-		return Identity{}, invalid("bad signature")
+		return Identity{}, exp, invalid("bad signature")
 	}
 	if std.Expiry == nil {
-		return Identity{}, invalid("token has no exp")
+		return Identity{}, exp, invalid("token has no exp")
 	}
 	err = std.ValidateWithLeeway(jwt.Expected{Issuer: v.issuer, AnyAudience: jwt.Audience{v.audience}, Time: v.now()}, v.skew)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrExpired):
-		return Identity{}, invalid("token expired")
+		return Identity{}, exp, invalid("token expired")
 	case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
-		return Identity{}, invalid("token not valid yet")
+		return Identity{}, exp, invalid("token not valid yet")
 	case errors.Is(err, jwt.ErrInvalidIssuer):
-		return Identity{}, invalid("wrong issuer")
+		return Identity{}, exp, invalid("wrong issuer")
 	case errors.Is(err, jwt.ErrInvalidAudience):
-		return Identity{}, invalid("token not issued for this resource (aud)")
+		return Identity{}, exp, invalid("token not issued for this resource (aud)")
 	default:
-		return Identity{}, invalid("invalid claims")
+		return Identity{}, exp, invalid("invalid claims")
 	}
 	id := Identity{
 		Method:  MethodOAuth,
@@ -102,7 +148,7 @@ func (v *jwtVerifier) verify(ctx context.Context, raw string) (Identity, error) 
 	if id.ClientID == "" {
 		id.ClientID, _ = all["azp"].(string)
 	}
-	return id, nil
+	return id, std.Expiry.Time(), nil
 }
 
 func isAccessTokenType(typ string) bool {
