@@ -189,6 +189,9 @@ func (b *Backend) validateSecurity(p string, hasURL, oauthClients bool, add addF
 	}
 	if !hasURL {
 		add(p+".oauth", "only for url backends")
+	} else if u, err := url.Parse(b.URL); err == nil && u.Scheme == "http" && !LoopbackHost(u.Hostname()) {
+		// The token would cross the network in the clear.
+		add(p+".oauth", "needs an https url (or http on a loopback host)")
 	}
 	for name := range b.Headers {
 		if strings.EqualFold(name, "Authorization") {

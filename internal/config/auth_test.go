@@ -50,6 +50,10 @@ func TestValidateSecurity(t *testing.T) {
 		}},
 		{"backend tls on a command", "backends: [{name: a, command: [x], tls: {}}]", []string{"backends[0].tls: only for url backends"}},
 		{"backend oauth", "backends: [{name: a, url: 'https://b/mcp', oauth: {token_url: 'https://idp/token', client_id: gw, client_secret: s, scopes: [x], audience: 'https://b/mcp'}}]", nil},
+		{"backend oauth in the clear", "backends: [{name: a, url: 'http://b.example.com/mcp', oauth: {token_url: 'https://idp/token', client_id: gw}}]", []string{
+			"backends[0].oauth: needs an https url (or http on a loopback host)",
+		}},
+		{"backend oauth on loopback http", "backends: [{name: a, url: 'http://127.0.0.1:9001/mcp', oauth: {token_url: 'http://127.0.0.1:9000/token', client_id: gw}}]", nil},
 		{"backend oauth problems", "backends: [{name: a, url: 'https://b/mcp', headers: {authorization: x}, oauth: {token_url: 'http://idp/token', token_exchange: true}}]", []string{
 			"backends[0].headers.authorization: conflicts with oauth, which sets Authorization",
 			"backends[0].oauth.token_url: http is allowed only on a loopback host; use https",
