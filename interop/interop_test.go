@@ -81,7 +81,7 @@ func startGateway(t *testing.T, node, token string) string {
 	}}
 	cfg.Tools.NameFormat = "{backend}_{tool}"
 	if token != "" {
-		cfg.Auth.BearerTokens = []string{token}
+		cfg.Auth.BearerTokens = []config.BearerToken{{Token: token}}
 	}
 	gw, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -186,3 +186,19 @@ func ExampleNewTransport() {
 	resp.Body.Close()
 	// Output: API got traceparent 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
 }
+
+// Trust the trace context of callers the application vouches for, and only
+// link everyone else's: they cannot pick trace IDs or force sampling.
+func ExampleWithIncomingContext() {
+	type internalCaller struct{}
+	decide := func(ctx context.Context) mcptrace.Trust {
+		if ctx.Value(internalCaller{}) != nil {
+			return mcptrace.TrustParent
+		}
+		return mcptrace.TrustLink
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
+	server.AddReceivingMiddleware(mcptrace.ServerMiddleware(mcptrace.WithIncomingContext(decide)))
+	fmt.Println(decide(context.Background()), decide(context.WithValue(context.Background(), internalCaller{}, true)))
+	// Output: link trust
+}

@@ -32,6 +32,7 @@ type config struct {
 	attrs        []attribute.KeyValue
 	requestAttrs func(ctx context.Context, info RequestInfo) []attribute.KeyValue
 	httpSpan     func(ctx context.Context, header http.Header) trace.SpanContext
+	incoming     func(ctx context.Context) Trust
 
 	serverAddress   string
 	serverPort      int

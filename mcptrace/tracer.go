@@ -133,8 +133,10 @@ func (s *ServerSpan) End(ctx context.Context, o Outcome) {
 func (s *serverTracer) start(ctx context.Context, m Message) (context.Context, *ServerSpan) {
 	start := time.Now()
 	pctx, ex := s.prop.Extract(ctx, m.Header, m.Meta)
+	// The trust boundary: an untrusted caller's context only links.
+	pctx, ex, trust, links := s.cfg.untrusted(ctx, pctx, ex)
 	source := ex.Source
-	if source == SourceNone && m.Session != nil && m.Session.parent.IsValid() {
+	if source == SourceNone && trust == TrustParent && m.Session != nil && m.Session.parent.IsValid() {
 		pctx = trace.ContextWithRemoteSpanContext(pctx, m.Session.parent)
 		if baggage.FromContext(pctx).Len() == 0 && m.Session.baggage.Len() > 0 {
 			pctx = baggage.ContextWithBaggage(pctx, m.Session.baggage)
@@ -149,6 +151,14 @@ func (s *serverTracer) start(ctx context.Context, m Message) (context.Context, *
 	var httpSpan trace.SpanContext
 	if s.cfg.httpSpan != nil {
 		httpSpan = s.cfg.httpSpan(ctx, m.Header)
+	}
+	if trust != TrustParent && httpSpan.IsValid() {
+		// Started from the same untrusted headers: linked, not a parent.
+		links = append(links, trace.Link{SpanContext: httpSpan})
+		httpSpan = trace.SpanContext{}
+	}
+	if len(links) > 0 {
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(links...))
 	}
 	switch {
 	case (source == SourceHeader || source == SourceNone) && httpSpan.IsValid():
@@ -175,6 +185,9 @@ func (s *serverTracer) start(ctx context.Context, m Message) (context.Context, *
 		attrs = append(attrs, AttrTraceContextSource.String(string(source)))
 		if ex.Conflict {
 			attrs = append(attrs, AttrTraceContextConflict.Bool(true))
+		}
+		if trust != TrustParent {
+			attrs = append(attrs, AttrTraceContextIncoming.String(trust.String()))
 		}
 		if m.RequestID != "" {
 			attrs = append(attrs, keyRequestID.String(m.RequestID))

@@ -55,7 +55,10 @@ func TestAdminTokensGuardAllButProbes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := deadBackendConfig(t)
-			cfg.Admin.BearerTokens, cfg.Auth.BearerTokens = tc.admin, tc.mcp
+			cfg.Admin.BearerTokens = tc.admin
+			for _, tok := range tc.mcp {
+				cfg.Auth.BearerTokens = append(cfg.Auth.BearerTokens, config.BearerToken{Token: tok})
+			}
 			_, _, admin := runRuntime(t, cfg, io.Discard)
 
 			// The kubelet's probes carry no token.

@@ -10,6 +10,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/tracegate/tracegate/internal/auth"
+	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/httplimit"
@@ -38,6 +40,20 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 	log, err := telemetry.NewLogger(stderr, cfg.Log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Telemetry.CaptureIdentity {
+		log = slog.New(auth.LogHandler(log.Handler()))
+	}
+	// Backend TLS files are read here, so that a missing CA or key stops
+	// the start rather than every call; this also logs the warning for
+	// insecure_skip_verify once.
+	for _, b := range cfg.Backends {
+		if b.URL == "" {
+			continue
+		}
+		if _, err := auth.BackendTransport(backend.NewHTTPTransport(), b, log); err != nil {
+			return nil, fmt.Errorf("backend %q: %w", b.Name, err)
+		}
 	}
 	rt := &runtime{cfg: cfg, log: log}
 	var procs []sdktrace.SpanProcessor

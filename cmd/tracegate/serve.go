@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/tlsconf"
 )
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
@@ -113,9 +115,14 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errorLog,
 	}
+	if mcpSrv.TLSConfig, err = listenerTLS(cfg.TLS, log); err != nil {
+		mcpLn.Close()
+		rt.close(context.Background())
+		return fmt.Errorf("tls: %w", err)
+	}
 	servers := []*http.Server{mcpSrv}
 	errc := make(chan error, 2)
-	go func() { errc <- mcpSrv.Serve(mcpLn) }()
+	go func() { errc <- serveHTTP(mcpSrv, mcpLn) }()
 
 	if adminLn := hooks.adminListener; adminLn != nil || cfg.AdminListen != "" && cfg.AdminListen != "off" {
 		var err error
@@ -137,12 +144,18 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          errorLog,
 		}
+		if adminSrv.TLSConfig, err = listenerTLS(cfg.Admin.TLS, log); err != nil {
+			adminLn.Close()
+			mcpSrv.Close()
+			rt.close(context.Background())
+			return fmt.Errorf("admin.tls: %w", err)
+		}
 		servers = append(servers, adminSrv)
-		go func() { errc <- adminSrv.Serve(adminLn) }()
+		go func() { errc <- serveHTTP(adminSrv, adminLn) }()
 	}
 	rt.gateway.Start(ctx)
 	rt.logStart()
-	log.Info("tracegate listening", "mcp", "http://"+rt.mcpAddr+"/mcp", "admin", adminURL(rt.adminAddr), "backends", len(cfg.Backends))
+	log.Info("tracegate listening", "mcp", scheme(cfg.TLS)+rt.mcpAddr+"/mcp", "admin", adminURL(rt.adminAddr, cfg.Admin.TLS), "backends", len(cfg.Backends))
 	if hooks.started != nil {
 		hooks.started(ctx, rt)
 	}
@@ -192,9 +205,34 @@ func (rt *runtime) logStart() {
 	}
 }
 
-func adminURL(addr string) string {
+func adminURL(addr string, tc *config.ServerTLS) string {
 	if addr == "" {
 		return "off"
 	}
-	return "http://" + addr
+	return scheme(tc) + addr
+}
+
+func scheme(tc *config.ServerTLS) string {
+	if tc != nil {
+		return "https://"
+	}
+	return "http://"
+}
+
+// listenerTLS returns the TLS configuration of a listener, or nil for
+// plain HTTP.
+func listenerTLS(tc *config.ServerTLS, log *slog.Logger) (*tls.Config, error) {
+	if tc == nil {
+		return nil, nil
+	}
+	return tlsconf.Server(tc, log)
+}
+
+// serveHTTP serves ln over TLS when srv has a TLS configuration (with
+// HTTP/2 offered, as ServeTLS sets it up), else over plain HTTP.
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+	}
+	return srv.Serve(ln)
 }

@@ -23,15 +23,17 @@ type Config struct {
 	// request and no open stream. Default 30m.
 	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 
-	Limits    Limits    `yaml:"limits"`
-	Auth      Auth      `yaml:"auth"`
-	Admin     Admin     `yaml:"admin"`
-	Backends  []Backend `yaml:"backends"`
-	Tools     Tools     `yaml:"tools"`
-	Plugins   []Plugin  `yaml:"plugins"`
-	Telemetry Telemetry `yaml:"telemetry"`
-	Log       Log       `yaml:"log"`
-	Cluster   *Cluster  `yaml:"cluster"`
+	// TLS, when set, serves the MCP listener over TLS.
+	TLS       *ServerTLS `yaml:"tls"`
+	Admin     Admin      `yaml:"admin"`
+	Limits    Limits     `yaml:"limits"`
+	Auth      Auth       `yaml:"auth"`
+	Backends  []Backend  `yaml:"backends"`
+	Tools     Tools      `yaml:"tools"`
+	Plugins   []Plugin   `yaml:"plugins"`
+	Telemetry Telemetry  `yaml:"telemetry"`
+	Log       Log        `yaml:"log"`
+	Cluster   *Cluster   `yaml:"cluster"`
 }
 
 // Limits bound what clients may hold on the MCP listener at once. Past a
@@ -53,16 +55,106 @@ type Limits struct {
 	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
-// Auth protects the MCP listener.
+// Auth protects the MCP listener. With neither BearerTokens nor OAuth set,
+// the listener is open.
 type Auth struct {
-	// BearerTokens, when non-empty, are the only accepted
-	// "Authorization: Bearer" values. Compared in constant time. An empty
-	// token (such as an unset ${TRACEGATE_TOKEN}) is a validation error.
-	BearerTokens []string `yaml:"bearer_tokens"`
+	// BearerTokens are accepted "Authorization: Bearer" values, each a
+	// string or {name, token}; the name identifies the caller (plugins,
+	// and logs and spans with telemetry.capture_identity). Compared in
+	// constant time. An empty token (such as an unset ${TRACEGATE_TOKEN})
+	// is a validation error.
+	BearerTokens []BearerToken `yaml:"bearer_tokens"`
+	// OAuth makes the listener an OAuth 2.1 resource server, as the MCP
+	// authorization specification describes: JWT access tokens from one
+	// issuer, checked against its JWKS. Static BearerTokens keep working
+	// beside it.
+	OAuth *OAuth `yaml:"oauth"`
 }
 
-// Admin protects the admin listener.
+// BearerToken is one static token. In YAML it is the token alone, or a
+// mapping {name, token}.
+type BearerToken struct {
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+}
+
+// OAuth configures JWT access-token validation.
+type OAuth struct {
+	// Issuer is the authorization server's issuer identifier (the iss
+	// claim). Its metadata (RFC 8414, else OpenID Connect discovery) gives
+	// the JWKS, unless JWKSURL is set. https, or http on a loopback host.
+	Issuer string `yaml:"issuer"`
+	// Audience is this gateway's resource identifier (RFC 8707), required
+	// in the aud claim, e.g. https://mcp.example.com/mcp.
+	Audience string `yaml:"audience"`
+	// JWKSURL overrides discovery. https, or http on a loopback host.
+	JWKSURL string `yaml:"jwks_url"`
+	// RequiredScopes must all be in the token's scope (or scp) claim;
+	// otherwise the request gets 403 insufficient_scope.
+	RequiredScopes []string `yaml:"required_scopes"`
+	// Algorithms allowed in the JWS header. Default: RS256, RS384, RS512,
+	// PS256, PS384, PS512, ES256, ES384, ES512, EdDSA. "none" and the HMAC
+	// algorithms are refused.
+	Algorithms []string `yaml:"algorithms"`
+	// ClockSkew is the leeway on exp, nbf and iat. Default 30s.
+	ClockSkew Duration `yaml:"clock_skew"`
+	// ResourceDocumentation is an optional URL published in the
+	// protected resource metadata (RFC 9728 resource_documentation).
+	ResourceDocumentation string `yaml:"resource_documentation"`
+}
+
+// ServerTLS serves a listener over TLS. The certificate and key files are
+// read again when they change, so a renewed certificate needs no restart.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, verifies client certificates against these
+	// CAs. Clients may still connect without one unless
+	// RequireClientCert is set.
+	ClientCAFile      string `yaml:"client_ca_file"`
+	RequireClientCert bool   `yaml:"require_client_cert"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// BackendTLS configures TLS toward an https backend.
+type BackendTLS struct {
+	// CAFile holds the CAs that sign the backend's certificate, in place
+	// of the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate, for backends that
+	// require one. Both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the backend's certificate
+	// (and sent as SNI).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns certificate checks off. For tests only;
+	// tracegate logs a warning at start.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// BackendOAuth gets the gateway its own access token for a backend.
+type BackendOAuth struct {
+	// TokenURL is the authorization server's token endpoint. https, or
+	// http on a loopback host.
+	TokenURL     string   `yaml:"token_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	// Audience names the backend (RFC 8707 resource) in the token request.
+	Audience string `yaml:"audience"`
+	// TokenExchange, when true, exchanges the caller's own access token
+	// (RFC 8693) for one issued to Audience, instead of the client
+	// credentials grant. Callers that came with a static token get 401
+	// from the backend's point of view: no token is sent.
+	TokenExchange bool `yaml:"token_exchange"`
+}
+
+// Admin configures and protects the admin listener (admin_listen).
 type Admin struct {
+	// TLS, when set, serves the admin listener over TLS.
+	TLS *ServerTLS `yaml:"tls"`
 	// BearerTokens, when non-empty, are the "Authorization: Bearer" values
 	// that every admin endpoint but /healthz and /readyz requires. When
 	// empty, Auth.BearerTokens are used; when both are, the admin listener
@@ -76,7 +168,11 @@ func (c *Config) AdminTokens() []string {
 	if len(c.Admin.BearerTokens) > 0 {
 		return c.Admin.BearerTokens
 	}
-	return c.Auth.BearerTokens
+	tokens := make([]string, 0, len(c.Auth.BearerTokens))
+	for _, t := range c.Auth.BearerTokens {
+		tokens = append(tokens, t.Token)
+	}
+	return tokens
 }
 
 // Transport names how a backend is reached.
@@ -120,6 +216,11 @@ type Backend struct {
 	Sessions Sessions `yaml:"sessions"`
 	// MaxSessions bounds per_client sessions. Default 64.
 	MaxSessions int `yaml:"max_sessions"`
+	// TLS configures https toward the backend (url only).
+	TLS *BackendTLS `yaml:"tls"`
+	// OAuth gets an access token for the backend, sent as
+	// "Authorization: Bearer" (url only). The client's own token never is.
+	OAuth *BackendOAuth `yaml:"oauth"`
 }
 
 // Sessions is how a backend's sessions map to client sessions.
@@ -207,6 +308,19 @@ type Telemetry struct {
 	// request, and a client that sends context only in _meta would see a
 	// second, one-span trace per request.
 	HTTPSpans *bool `yaml:"http_spans"`
+	// IncomingContext says what a caller's trace context (traceparent,
+	// tracestate, baggage, in headers or _meta) may do: trust (default)
+	// parents the SERVER span with it; link starts a new root and links
+	// the caller's context; ignore drops it.
+	IncomingContext string `yaml:"incoming_context"`
+	// IncomingContextAuthenticated applies instead of IncomingContext to
+	// callers that presented a valid token. Default: IncomingContext. With
+	// incoming_context: link, set it to trust to join the traces of
+	// authenticated agents while outside callers only link.
+	IncomingContextAuthenticated string `yaml:"incoming_context_authenticated"`
+	// CaptureIdentity records the caller's identity (enduser.id on SERVER
+	// spans, and in logs). Off by default.
+	CaptureIdentity bool `yaml:"capture_identity"`
 }
 
 // OTLP is the OTLP exporter's target.

@@ -55,6 +55,12 @@ func (d *decoder) leave(n *yaml.Node) {
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
+// literal is implemented by types that, like strings, take an expanded
+// ${VAR} as its text even when it reads "null" or is empty.
+type literal interface{ literalScalar() }
+
+var literalType = reflect.TypeFor[literal]()
+
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	d.errs.addNode(n, path, format, args...)
 }
@@ -76,7 +82,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		v.SetString(n.Value)
 		return
 	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" && !(d.expanded[n] && reflect.PointerTo(v.Type()).Implements(literalType)) {
 		return // leave the zero value, which defaults fill in
 	}
 	if v.CanAddr() && reflect.PointerTo(v.Type()).Implements(unmarshalerType) {

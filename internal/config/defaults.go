@@ -30,6 +30,7 @@ const (
 	DefaultMaxConcurrentRequests = 128
 	DefaultMaxStreams            = 256
 	DefaultBodyReadTimeout       = 10 * time.Second
+	DefaultOAuthClockSkew        = 30 * time.Second
 )
 
 // Default returns a configuration with every default applied and no
@@ -76,6 +77,17 @@ func (c *Config) ApplyDefaults() {
 			b.MaxSessions = DefaultBackendMaxSessions
 		}
 	}
+	for _, t := range []*ServerTLS{c.TLS, c.Admin.TLS} {
+		if t != nil {
+			setString(&t.MinVersion, "1.2")
+		}
+	}
+	if o := c.Auth.OAuth; o != nil {
+		setDuration(&o.ClockSkew, DefaultOAuthClockSkew)
+		if o.Algorithms == nil {
+			o.Algorithms = append([]string(nil), DefaultJWTAlgorithms...)
+		}
+	}
 	setString(&c.Tools.NameFormat, DefaultNameFormat)
 	for i := range c.Plugins {
 		p := &c.Plugins[i]
@@ -107,6 +119,8 @@ func (c *Config) ApplyDefaults() {
 	if t.HTTPSpans == nil {
 		t.HTTPSpans = new(false)
 	}
+	setString(&t.IncomingContext, IncomingTrust)
+	setString(&t.IncomingContextAuthenticated, t.IncomingContext)
 
 	setString(&c.Log.Format, "json")
 	setString(&c.Log.Level, "info")

@@ -25,6 +25,9 @@ func TestDefault(t *testing.T) {
 			Viewer:       Viewer{Enabled: new(true), MaxSpans: 100000, MaxBytes: 256 << 20},
 			Propagators:  []string{"tracecontext", "baggage"},
 			HTTPSpans:    new(false),
+
+			IncomingContext:              "trust",
+			IncomingContextAuthenticated: "trust",
 		},
 		Log: Log{Format: "json", Level: "info"},
 	}

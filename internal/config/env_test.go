@@ -109,7 +109,7 @@ backends:
 	}{
 		{"max_request_bytes", c.MaxRequestBytes, int64(1024)},
 		{"shutdown_grace", c.ShutdownGrace.String(), "3s"},
-		{"bearer_tokens", c.Auth.BearerTokens, []string{"a:b#c", "null"}},
+		{"bearer_tokens", c.Auth.BearerTokens, []BearerToken{{Token: "a:b#c"}, {Token: "null"}}},
 		{"capture_arguments", c.Telemetry.CaptureArguments, true},
 		{"sampler.ratio", *c.Telemetry.Sampler.Ratio, 0.5},
 		{"http_spans (unset, so default)", *c.Telemetry.HTTPSpans, false},

@@ -65,7 +65,7 @@ func TestLoadFull(t *testing.T) {
 		ShutdownGrace:      Duration(10 * time.Second),
 		SessionIdleTimeout: Duration(30 * time.Minute),
 		Limits:             Limits{MaxSessions: 500, MaxConcurrentRequests: 64, MaxStreams: 100, BodyReadTimeout: Duration(5 * time.Second)},
-		Auth:               Auth{BearerTokens: []string{"s3cret"}},
+		Auth:               Auth{BearerTokens: []BearerToken{{Token: "s3cret"}}},
 		Backends: []Backend{
 			{
 				Name: "weather", URL: "http://127.0.0.1:9001/mcp", Transport: TransportStreamable,
@@ -108,6 +108,9 @@ func TestLoadFull(t *testing.T) {
 			Propagators:  []string{"tracecontext", "baggage"},
 			HTTPSpans:    new(true),
 			FlushTimeout: Duration(3 * time.Second),
+
+			IncomingContext:              "trust",
+			IncomingContextAuthenticated: "trust",
 		},
 		Log:     Log{Format: "text", Level: "debug"},
 		Cluster: &Cluster{RedisURL: "redis://127.0.0.1:6379/0", AdvertiseURL: "http://127.0.0.1:8081"},

@@ -18,7 +18,10 @@ const Redacted = "[redacted]"
 // keys and the number of values stay, so the shape can still be checked.
 func (c *Config) Redacted() *Config {
 	r := *c
-	r.Auth.BearerTokens = redactAll(c.Auth.BearerTokens)
+	r.Auth.BearerTokens = make([]BearerToken, len(c.Auth.BearerTokens))
+	for i, t := range c.Auth.BearerTokens {
+		r.Auth.BearerTokens[i] = BearerToken{Name: t.Name, Token: Redacted}
+	}
 	r.Admin.BearerTokens = redactAll(c.Admin.BearerTokens)
 	r.Backends = make([]Backend, len(c.Backends))
 	for i, b := range c.Backends {

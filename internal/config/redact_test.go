@@ -56,7 +56,7 @@ telemetry:
 		}
 	}
 	// The original is untouched.
-	if c.Backends[0].Headers["Authorization"] != "Bearer s3cret-header" || c.Auth.BearerTokens[0] != "s3cret-env-token" {
+	if c.Backends[0].Headers["Authorization"] != "Bearer s3cret-header" || c.Auth.BearerTokens[0].Token != "s3cret-env-token" {
 		t.Error("Redacted changed the configuration it copied")
 	}
 }

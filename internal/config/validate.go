@@ -44,12 +44,17 @@ func (c *Config) Validate() error {
 	}
 	c.Limits.validate("limits", add)
 
-	checkTokens("auth.bearer_tokens", c.Auth.BearerTokens, add)
+	c.TLS.validate("tls", add)
+	if c.Admin.TLS != nil && c.AdminListen == "off" {
+		add("admin.tls", "admin_listen is off")
+	}
+	c.Admin.TLS.validate("admin.tls", add)
+	c.Auth.validate(add)
 	checkTokens("admin.bearer_tokens", c.Admin.BearerTokens, add)
 
 	backends := make(map[string]int, len(c.Backends))
 	for i := range c.Backends {
-		c.Backends[i].validate(i, backends, add)
+		c.Backends[i].validate(i, backends, c.Auth.OAuth != nil, add)
 	}
 
 	for _, msg := range checkNameFormat(c.Tools.NameFormat) {
@@ -122,7 +127,7 @@ func (l *Limits) validate(p string, add addFunc) {
 
 // validate checks backends[i]; names maps each valid name seen so far to
 // its index.
-func (b *Backend) validate(i int, names map[string]int, add addFunc) {
+func (b *Backend) validate(i int, names map[string]int, oauthClients bool, add addFunc) {
 	p := indexPath("backends", i)
 	switch {
 	case b.Name == "":
@@ -192,6 +197,7 @@ func (b *Backend) validate(i int, names map[string]int, add addFunc) {
 	if b.MaxSessions < 0 {
 		add(p+".max_sessions", "must be positive")
 	}
+	b.validateSecurity(p, hasURL, oauthClients, add)
 	switch b.Baggage.Mode {
 	case BaggageAll, BaggageNone:
 	case BaggageKeys:
@@ -298,6 +304,8 @@ func (t *Telemetry) validate(p string, add addFunc) {
 	if t.Viewer.MaxBytes < MinViewerMaxBytes && (t.Viewer.MaxBytes != 0 || t.Viewer.Enabled == nil || *t.Viewer.Enabled) {
 		add(p+".viewer.max_bytes", "must be at least %d (1 MiB)", MinViewerMaxBytes)
 	}
+	checkIncoming(p+".incoming_context", t.IncomingContext, add)
+	checkIncoming(p+".incoming_context_authenticated", t.IncomingContextAuthenticated, add)
 	for i, name := range t.Propagators {
 		switch name {
 		case "tracecontext", "baggage", "none":

@@ -7,13 +7,33 @@ import (
 	"testing"
 )
 
+// validateCase is one configuration and the errors Parse must report.
+type validateCase struct {
+	name string
+	yaml string
+	want []string // nil: valid
+}
+
+// checkValidate parses each case and compares the errors.
+func checkValidate(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Parse([]byte(tt.yaml), nil)
+			if got := msgLines(t, err); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse(%q) errors:\ngot  %q\nwant %q", tt.yaml, got, tt.want)
+			}
+			if (c == nil) != (tt.want != nil) {
+				t.Errorf("Parse(%q): got config %v with errors %v", tt.yaml, c != nil, err)
+			}
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		yaml string
-		want []string // nil: valid
-	}{
+	tests := []validateCase{
 		{"defaults only", "backends: []", nil},
 		{"one url backend", okBackend, nil},
 		{"one command backend", "backends: [{name: files_2-b, command: [srv]}]", nil},
@@ -132,18 +152,7 @@ telemetry: {exporter: zipkin, sampler: {ratio: 2}}
 			"telemetry.sampler.ratio: must be within [0, 1]",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c, err := Parse([]byte(tt.yaml), nil)
-			if got := msgLines(t, err); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Parse(%q) errors:\ngot  %q\nwant %q", tt.yaml, got, tt.want)
-			}
-			if (c == nil) != (tt.want != nil) {
-				t.Errorf("Parse(%q): got config %v with errors %v", tt.yaml, c != nil, err)
-			}
-		})
-	}
+	checkValidate(t, tests)
 }
 
 // TestValidateBuiltInGo covers values that YAML decoding cannot produce but

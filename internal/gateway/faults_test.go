@@ -426,7 +426,7 @@ func TestHTTPLayerFaults(t *testing.T) {
 	w := startWeather(t, demo.WeatherOptions{})
 	cfg := baseConfig(weatherCfg(w.url()))
 	cfg.MaxRequestBytes = 2048
-	cfg.Auth.BearerTokens = []string{token}
+	cfg.Auth.BearerTokens = []config.BearerToken{{Token: token}}
 	gw := startGateway(t, cfg, calm())
 
 	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"github.com/tracegate/tracegate/internal/httplimit"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/wire"
 )
 
@@ -58,8 +57,24 @@ func (g *Gateway) buildHandler() http.Handler {
 	// so the pipeline gets its bytes and a slow or oversized body is
 	// refused before anything else is done.
 	h = (&httplimit.Body{MaxBytes: limit, ReadTimeout: g.cfg.Limits.BodyReadTimeout.D(), Refusals: g.opts.Refusals}).Wrap(h)
-	if len(g.cfg.Auth.BearerTokens) > 0 {
-		h = requireBearer(h, g.cfg.Auth.BearerTokens)
+	// Authentication comes first, so that no body is read and no span is
+	// started for a request without a valid token. The metadata that
+	// tells clients where to get one (RFC 9728) needs none.
+	authn, err := auth.New(g.cfg.Auth, auth.Options{Logger: g.log})
+	if err != nil {
+		g.log.Error("authentication misconfigured; refusing every request", "error", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "authentication misconfigured", http.StatusInternalServerError)
+		})
+	}
+	h = authn.Middleware(auth.ClientCertificates(h))
+	if paths := authn.MetadataPaths(); len(paths) > 0 {
+		outer := http.NewServeMux()
+		for _, p := range paths {
+			outer.Handle(p, authn.MetadataHandler())
+		}
+		outer.Handle("/", h)
+		h = outer
 	}
 	return h
 }
@@ -102,6 +117,13 @@ func (g *Gateway) endpoint(pick func(*http.Request) *front) http.Handler {
 			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
 		}
 	})
+}
+
+// ownedBy reports whether r comes from the caller that opened s: a
+// session id alone, which travels in a header, must not let another
+// caller call tools, cancel calls or answer requests on it.
+func ownedBy(s *session, r *http.Request) bool {
+	return s.owner == auth.SessionOwner(r.Context())
 }
 
 // isLoopback reports whether host (with or without a port) is a loopback
@@ -194,6 +216,10 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 			writeJSON(w, http.StatusNotFound, wire.AppendError(nil, m.ID, codeInvalidRequest, "session not found", nil))
 			return
 		}
+		if !ownedBy(s, r) {
+			writeJSON(w, http.StatusForbidden, wire.AppendError(nil, m.ID, codeInvalidRequest, "the session belongs to another caller", nil))
+			return
+		}
 		s.touch()
 	case m.Method == "initialize":
 		// The session is made by the initialize itself.
@@ -232,6 +258,10 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 	s := g.sessions.get(sid)
 	if s == nil || s.front != f {
 		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	if !ownedBy(s, r) {
+		http.Error(w, "the session belongs to another caller", http.StatusForbidden)
 		return
 	}
 	out, stop, ok := s.openStream()
@@ -274,7 +304,16 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request, f *front) 
 		http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
 		return
 	}
-	if s := g.sessions.get(sid); s == nil || s.front != f || !g.endSession(sid) {
+	s := g.sessions.get(sid)
+	if s == nil || s.front != f {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return
+	}
+	if !ownedBy(s, r) {
+		http.Error(w, "the session belongs to another caller", http.StatusForbidden)
+		return
+	}
+	if !g.endSession(sid) {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
 	}
@@ -383,38 +422,4 @@ func (rp *reply) finish(msg []byte, status int) {
 		return
 	}
 	writeJSON(rp.w, status, msg)
-}
-
-// requireBearer admits requests whose Authorization header carries one of
-// tokens. Tokens are compared as SHA-256 digests in constant time, so
-// neither their content nor their length leaks through timing. The
-// header is removed before the request goes on: a client's token never
-// reaches a backend.
-func requireBearer(next http.Handler, tokens []string) http.Handler {
-	digests := make([][32]byte, len(tokens))
-	for i, t := range tokens {
-		digests[i] = sha256.Sum256([]byte(t))
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		const prefix = "bearer "
-		if len(auth) > len(prefix) && strings.EqualFold(auth[:len(prefix)], prefix) {
-			got := sha256.Sum256([]byte(strings.TrimSpace(auth[len(prefix):])))
-			match := 0
-			for i := range digests {
-				match |= subtle.ConstantTimeCompare(got[:], digests[i][:])
-			}
-			if match == 1 {
-				r.Header.Del("Authorization")
-				next.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tracegate", error="invalid_token"`)
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tracegate"`)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"error":"unauthorized: a valid bearer token is required"}`)
-	})
 }

@@ -23,7 +23,12 @@ type httpSpanKey struct{}
 // request (`POST /mcp`), parented by the request's W3C headers. The MCP
 // span links to it, and is its child only when the request's _meta carried
 // no context (see mcptrace.WithHTTPSpanContext and HTTPSpanContext).
-func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator) func(http.Handler) http.Handler {
+//
+// incoming, when not nil, is the trust boundary of
+// telemetry.incoming_context (see mcptrace.WithIncomingContext): an
+// untrusted caller's headers give the span a link, or nothing, rather than
+// its parent.
+func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator, incoming func(context.Context) mcptrace.Trust) func(http.Handler) http.Handler {
 	tracer := tp.Tracer("github.com/tracegate/tracegate/internal/gateway")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -32,14 +37,24 @@ func HTTPSpans(tp trace.TracerProvider, prop propagation.TextMapPropagator) func
 				return
 			}
 			ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-			ctx, span := tracer.Start(ctx, r.Method+" "+r.URL.Path,
+			var untrusted []trace.SpanStartOption
+			if incoming != nil {
+				if t := incoming(r.Context()); t != mcptrace.TrustParent {
+					untrusted = append(untrusted, trace.WithNewRoot())
+					if sc := trace.SpanContextFromContext(ctx); t == mcptrace.TrustLink && sc.IsValid() {
+						untrusted = append(untrusted, trace.WithLinks(trace.Link{SpanContext: sc}))
+					}
+					ctx = r.Context()
+				}
+			}
+			ctx, span := tracer.Start(ctx, r.Method+" "+r.URL.Path, append(untrusted,
 				trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(
 					attribute.String("http.request.method", r.Method),
 					attribute.String("url.path", r.URL.Path),
 					attribute.String("network.protocol.version", strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),
 					attribute.String("client.address", clientAddr(r)),
-				))
+				))...)
 			defer span.End()
 			ctx = context.WithValue(ctx, httpSpanKey{}, span.SpanContext())
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}

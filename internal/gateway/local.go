@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/wire"
 )
@@ -23,7 +24,8 @@ func (rq *request) initialize() ([]byte, error) {
 	if supportedVersion(asked) && asked < statelessRevision {
 		version = asked
 	}
-	s := &session{id: newSessionID(), front: rq.f, version: version, header: rq.http.Header.Clone(), start: time.Now()}
+	s := &session{id: newSessionID(), front: rq.f, version: version, header: rq.http.Header.Clone(), start: time.Now(),
+		owner: auth.SessionOwner(rq.http.Context())}
 	s.caps, s.client = parseClient(wire.Get(p, "capabilities"), wire.Get(p, "clientInfo"))
 	s.touch()
 	rq.s = s

@@ -36,7 +36,10 @@ type session struct {
 	header    http.Header // of the initialize, for the session's metrics
 	start     time.Time
 	stateless bool
-	modern    bool // _meta declared 2026-07-28: results carry its shape
+	// owner names the caller that opened the session (auth.SessionOwner):
+	// a session is usable only by the identity that initialized it.
+	owner  string
+	modern bool // _meta declared 2026-07-28: results carry its shape
 	// listenID is the request id of a 2026-07-28 subscriptions/listen
 	// stream this session stands for; listens, what it asked to hear.
 	listenID []byte

@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
@@ -36,10 +39,22 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 			common = append(common, mcptrace.WithContentRedactor(redact))
 		}
 	}
+	requestAttrs := RequestAttributes
+	if cfg.Telemetry.CaptureIdentity {
+		// enduser.id is personal data: only when the operator opts in.
+		requestAttrs = func(ctx context.Context, info mcptrace.RequestInfo) []attribute.KeyValue {
+			attrs := RequestAttributes(ctx, info)
+			if info.Kind == trace.SpanKindServer {
+				attrs = append(attrs, auth.Attributes(ctx)...)
+			}
+			return attrs
+		}
+	}
 	server := append(common[:len(common):len(common)],
 		mcptrace.WithNetworkTransport("tcp", "http", "1.1"),
 		mcptrace.WithHTTPSpanContext(HTTPSpanContext),
-		mcptrace.WithRequestAttributes(RequestAttributes),
+		mcptrace.WithRequestAttributes(requestAttrs),
+		mcptrace.WithIncomingContext(incomingContext(cfg.Telemetry)),
 	)
 	opts := Options{
 		TracerProvider: tel.TracerProvider,
@@ -49,13 +64,60 @@ func TracingOptions(cfg *config.Config, tel *telemetry.Telemetry, chain *plugin.
 			return mcptrace.NewClientTracer(backendTraceOptions(common, b)...)
 		},
 		BackendTransport: func(b config.Backend) http.RoundTripper {
-			return mcptrace.NewTransport(backend.NewHTTPTransport(), backendTraceOptions(common, b)...)
+			// TLS and the gateway's own credentials for b (never the
+			// client's token), under the trace header injection.
+			base, err := auth.BackendTransport(backend.NewHTTPTransport(), b, nil)
+			if err != nil {
+				base = failedTransport{err} // serve checks every backend before this
+			}
+			return mcptrace.NewTransport(base, backendTraceOptions(common, b)...)
 		},
 	}
 	if cfg.Telemetry.HTTPSpans != nil && *cfg.Telemetry.HTTPSpans {
-		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator)
+		opts.WrapHTTP = HTTPSpans(tel.TracerProvider, tel.Propagator, incomingContext(cfg.Telemetry))
 	}
 	return opts
+}
+
+// incomingContext decides how far a caller's trace context is trusted
+// (telemetry.incoming_context): callers with an identity get
+// incoming_context_authenticated, the others incoming_context. nil, the
+// cheapest, when both trust.
+func incomingContext(t config.Telemetry) func(context.Context) mcptrace.Trust {
+	anyone, known := trustOf(t.IncomingContext), trustOf(t.IncomingContextAuthenticated)
+	if t.IncomingContextAuthenticated == "" {
+		known = anyone
+	}
+	if anyone == mcptrace.TrustParent && known == mcptrace.TrustParent {
+		return nil
+	}
+	return func(ctx context.Context) mcptrace.Trust {
+		if _, ok := auth.FromContext(ctx); ok {
+			return known
+		}
+		return anyone
+	}
+}
+
+func trustOf(mode string) mcptrace.Trust {
+	switch mode {
+	case config.IncomingLink:
+		return mcptrace.TrustLink
+	case config.IncomingIgnore:
+		return mcptrace.TrustIgnore
+	}
+	return mcptrace.TrustParent
+}
+
+// failedTransport fails every request with the error that kept a backend's
+// transport from being built.
+type failedTransport struct{ err error }
+
+func (t failedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return nil, t.err
 }
 
 // backendTraceOptions describe one backend on its CLIENT spans and set what

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/config"
 )
 
@@ -22,7 +23,7 @@ const maxBuckets = 100_000
 type rateLimitPlugin struct {
 	rate  float64 // tokens per second
 	burst float64
-	per   string // session, tool, session+tool or global
+	per   string // session, tool, session+tool, subject, subject+tool or global
 	spec  string // the configured rate, for reasons
 	now   func() time.Time
 	limit int // maxBuckets; tests lower it
@@ -61,10 +62,10 @@ func newRateLimit(cfg config.Plugin, opts Options) (Plugin, error) {
 	}
 	if hasPer {
 		switch per {
-		case "session", "tool", "session+tool", "global":
+		case "session", "tool", "session+tool", "global", "subject", "subject+tool":
 			p.per = per
 		default:
-			errs = append(errs, &FieldError{Key: "per", Err: fmt.Errorf("got %q, want session, tool, session+tool or global", per)})
+			errs = append(errs, &FieldError{Key: "per", Err: fmt.Errorf("got %q, want session, tool, session+tool, subject, subject+tool or global", per)})
 		}
 	}
 	switch {
@@ -105,8 +106,19 @@ func parseRate(s string) (float64, error) {
 
 func (p *rateLimitPlugin) Hooks() []Hook { return preHooks }
 
-func (p *rateLimitPlugin) key(call *Call) string {
+func (p *rateLimitPlugin) key(ctx context.Context, call *Call) string {
 	switch p.per {
+	case "subject", "subject+tool":
+		// Callers without an identity (an open listener) share one
+		// bucket, apart from every identified caller's.
+		k := "\x01"
+		if id, ok := auth.FromContext(ctx); ok {
+			k = id.ID()
+		}
+		if p.per == "subject+tool" {
+			k += "\x00" + call.Name
+		}
+		return k
 	case "tool":
 		return call.Name
 	case "session+tool":
@@ -119,8 +131,8 @@ func (p *rateLimitPlugin) key(call *Call) string {
 	return call.SessionID
 }
 
-func (p *rateLimitPlugin) Handle(_ context.Context, call *Call) (Outcome, error) {
-	wait := p.take(p.key(call))
+func (p *rateLimitPlugin) Handle(ctx context.Context, call *Call) (Outcome, error) {
+	wait := p.take(p.key(ctx, call))
 	if wait == 0 {
 		return Outcome{}, nil
 	}

@@ -215,7 +215,7 @@ func TestRateLimitOptions(t *testing.T) {
 		{map[string]any{"rate": "NaN/s"}, `rate: invalid rate "NaN/s"`},
 		{map[string]any{"rate": "1/s", "burst": 0}, "burst: got 0, want at least 1"},
 		{map[string]any{"rate": "1/s", "burst": 1.5}, "burst: got a number, want a whole number"},
-		{map[string]any{"rate": "1/s", "per": "user"}, `per: got "user", want session, tool, session+tool or global`},
+		{map[string]any{"rate": "1/s", "per": "user"}, `per: got "user", want session, tool, session+tool, subject, subject+tool or global`},
 		{map[string]any{"rate": "1/s", "window": "1m"}, "window: unknown key for this plugin type"},
 	}
 	for _, tt := range tests {

@@ -34,7 +34,7 @@ func fixtureTraces(t *testing.T, s *Store) (call, list, probe, remote trace.Trac
 	ctx := start(context.Background(), gw, spanOpts{name: "tools/call get_weather", kind: trace.SpanKindServer, to: 40 * ms,
 		attrs: []attribute.KeyValue{
 			attribute.String("mcp.method.name", "tools/call"), attribute.String("gen_ai.tool.name", "get_weather"),
-			attribute.String("mcp.session.id", "s1"),
+			attribute.String("mcp.session.id", "s1"), attribute.String("enduser.id", "alice"),
 		}})
 	start(ctx, gw, spanOpts{name: "tools/call get_weather", kind: trace.SpanKindClient, from: 2 * ms, to: 38 * ms,
 		attrs: []attribute.KeyValue{attribute.String("tracegate.backend.name", "weather"), attribute.String("mcp.method.name", "tools/call")}})
@@ -84,6 +84,8 @@ func TestListFilters(t *testing.T) {
 		{"?tool=get_weather", ids(probe, call)},
 		{"?backend=weather", ids(call)},
 		{"?session=s2", ids(list)},
+		{"?user=alice", ids(call)},
+		{"?user=bob", ids()},
 		{"?error=true", ids(probe, list)},
 		{"?error=false", ids(remote, call)},
 		{"?min_duration=50ms", ids(remote, probe)},

@@ -22,6 +22,7 @@ const (
 	keySession   = attribute.Key("mcp.session.id")
 	keyBackend   = attribute.Key("tracegate.backend.name")
 	keyErrorType = attribute.Key("error.type")
+	keyUser      = attribute.Key("enduser.id") // with telemetry.capture_identity
 )
 
 const (
@@ -89,6 +90,11 @@ func parseFilter(q url.Values, now time.Time) (filter, error) {
 		return f, &paramError{"max_duration", "is less than min_duration"}
 	}
 	attrs := q["attr"]
+	if u := q.Get("user"); u != "" {
+		// user= is attr=enduser.id=..., the caller identity the gateway
+		// records with telemetry.capture_identity.
+		attrs = append(attrs[:len(attrs):len(attrs)], string(keyUser)+"="+u)
+	}
 	if len(attrs) > maxAttrFilters {
 		return f, &paramError{"attr", fmt.Sprintf("at most %d attr filters", maxAttrFilters)}
 	}
