@@ -1,10 +1,10 @@
 package config
 
 import (
+	"github.com/tracegate/tracegate/internal/redact"
+
 	"maps"
-	"net/url"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -94,29 +94,8 @@ func redactValues(m map[string]string) map[string]string {
 
 // redactURL hides the password of a URL with user information, and the
 // query, which may carry a key.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if s == "" {
-			return ""
-		}
-		return Redacted // unparsable: it cannot be shown safely
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
-	}
-	return u.String()
-}
+// redactURL removes a URL's user info and credential-looking parameters,
+// as every string that leaves the process is redacted (package redact).
+func redactURL(s string) string { return redact.URL(s) }
 
-func secretName(k string) bool {
-	k = strings.ToLower(k)
-	for _, w := range []string{"token", "secret", "password", "passwd", "key", "credential", "auth"} {
-		if strings.Contains(k, w) {
-			return true
-		}
-	}
-	return false
-}
+func secretName(k string) bool { return redact.IsCredentialName(k) }

@@ -45,7 +45,7 @@ telemetry:
 		`"bearer_tokens":["[redacted]"]`,
 		`"Authorization":"[redacted]"`,
 		`"API_TOKEN":"[redacted]"`,
-		`"url":"https://user:REDACTED@weather.example:8443/mcp?REDACTED"`,
+		`"url":"https://REDACTED@weather.example:8443/mcp?api_key=REDACTED"`,
 		`"patterns":["ssn"]`,
 		`"endpoint":"https://otlp.example:4318"`,
 		`"admin_listen":"127.0.0.1:8418"`,
