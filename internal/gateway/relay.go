@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/wire"
 )
@@ -170,7 +172,7 @@ func (g *Gateway) relay(bs *backend.Session, msg []byte, c *call) {
 		return
 	case "notifications/message":
 		level, _ := wire.GetString(m.Params, "level")
-		for _, t := range g.targets(bs, c) {
+		for _, t := range g.targetsOf(bs, c, &m) {
 			if t.s != nil && t.s.wantsLog(level) {
 				t.deliver(msg)
 			}
@@ -201,10 +203,20 @@ func (g *Gateway) relay(bs *backend.Session, msg []byte, c *call) {
 		return
 	}
 	if m.IsNotification() {
-		for _, t := range g.targets(bs, c) {
+		for _, t := range g.targetsOf(bs, c, &m) {
 			t.deliver(msg)
 		}
 	}
+}
+
+// traceOf reads the trace id of a message's params._meta.traceparent.
+func traceOf(m *wire.Message) (trace.TraceID, bool) {
+	tp, ok := wire.GetString(wire.Get(m.Params, "_meta"), "traceparent")
+	if !ok || len(tp) != 55 {
+		return trace.TraceID{}, false
+	}
+	tid, err := trace.TraceIDFromHex(tp[3:35])
+	return tid, err == nil
 }
 
 // target is where a message for a client goes: a call's own stream (and,
@@ -234,10 +246,34 @@ func (c *call) deliver(msg []byte) bool {
 
 // targets finds the clients of a message that names none.
 func (g *Gateway) targets(bs *backend.Session, c *call) []target {
+	return g.targetsOf(bs, c, nil)
+}
+
+// targetsOf is targets for msg, whose trace context, when the backend is
+// instrumented (mcptrace puts it in the _meta of what a server sends
+// during a call), names the call it belongs to among several in flight.
+func (g *Gateway) targetsOf(bs *backend.Session, c *call, m *wire.Message) []target {
 	if c != nil {
 		return []target{{c: c, s: c.rq.s}}
 	}
 	calls := g.flight.callers(bs)
+	if len(calls) > 1 && m != nil {
+		if tid, ok := traceOf(m); ok {
+			var match *call
+			for _, x := range calls {
+				if trace.SpanContextFromContext(x.rq.ctx).TraceID() == tid {
+					if match != nil {
+						match = nil
+						break
+					}
+					match = x
+				}
+			}
+			if match != nil {
+				return []target{{c: match, s: match.rq.s}}
+			}
+		}
+	}
 	if owner := bs.Client(); owner != "" {
 		// A per-client session has one client: its call in flight, or
 		// its stream.
@@ -287,7 +323,7 @@ func (g *Gateway) ask(bs *backend.Session, m *wire.Message, c *call) {
 		g.answerBackend(bs, wire.AppendResponse(nil, m.ID, []byte("{}")))
 		return
 	}
-	ts := g.targets(bs, c)
+	ts := g.targetsOf(bs, c, m)
 	if len(ts) != 1 || ts[0].s == nil {
 		msg := "tracegate: no client session to relay " + m.Method + " to"
 		if len(ts) > 1 {
