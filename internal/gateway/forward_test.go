@@ -40,7 +40,7 @@ type recordingBackend struct {
 	canceled chan struct{}
 }
 
-func startRecordingBackend(t *testing.T, jsonResponse bool) *recordingBackend {
+func startRecordingBackend(t testing.TB, jsonResponse bool) *recordingBackend {
 	t.Helper()
 	rb := &recordingBackend{canceled: make(chan struct{}, 8)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "echo", Version: "1"}, nil)

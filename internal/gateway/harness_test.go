@@ -113,7 +113,7 @@ func filesCfg() config.Backend {
 	return config.Backend{Name: "files", Command: []string{filesBin}, Transport: config.TransportStdio, Timeout: config.Duration(5 * time.Second)}
 }
 
-func startGateway(t *testing.T, cfg *config.Config, opts gateway.Options) *testGateway {
+func startGateway(t testing.TB, cfg *config.Config, opts gateway.Options) *testGateway {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

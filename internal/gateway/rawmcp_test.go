@@ -15,7 +15,7 @@ import (
 // rawMCP speaks MCP over Streamable HTTP with plain net/http, so tests can
 // send what a real client would not: broken JSON, bad headers, odd _meta.
 type rawMCP struct {
-	t        *testing.T
+	t        testing.TB
 	endpoint string
 	header   http.Header // added to every request
 	session  string      // Mcp-Session-Id after initialize
@@ -34,7 +34,7 @@ type rawAnswer struct {
 
 // rawInitialize opens a stateful session: initialize, then the initialized
 // notification, as the 2025-11-25 lifecycle requires.
-func rawInitialize(t *testing.T, endpoint string, header http.Header) *rawMCP {
+func rawInitialize(t testing.TB, endpoint string, header http.Header) *rawMCP {
 	t.Helper()
 	c := &rawMCP{t: t, endpoint: endpoint, header: header}
 	a := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, nil)
@@ -78,7 +78,7 @@ func (c *rawMCP) post(body string, extra http.Header) rawAnswer {
 	return doRaw(c.t, req)
 }
 
-func doRaw(t *testing.T, req *http.Request) rawAnswer {
+func doRaw(t testing.TB, req *http.Request) rawAnswer {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
