@@ -100,6 +100,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		traces            int32
 		latest, described *request // the latest request, and the latest naming its client
 		lastTrace         *traceEntry
+		firstSnap         int32 // index in sns of the first trace with a request
 	}
 	sns := s.snapshotAll()
 	// Sized for one session per trace, the worst case, so that the map
@@ -107,7 +108,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 	index := make(map[string]int32, len(sns))
 	aggs := make([]sessionAgg, 0, len(sns))
 	keys := make([]string, 0, len(sns))
-	for _, sn := range sns {
+	for si, sn := range sns {
 		f := factsOf(sn)
 		for i := range f.requests {
 			r := &f.requests[i]
@@ -116,7 +117,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 			if !ok {
 				n = int32(len(aggs))
 				index[key] = n
-				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latest: r})
+				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latest: r, firstSnap: int32(si)})
 				keys = append(keys, key)
 			}
 			a := &aggs[n]
@@ -159,7 +160,9 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 	picked = picked[min(sq.offset, len(picked)):]
 	picked = picked[:min(sq.limit, len(picked))]
 	out := make([]*sessionJSON, len(picked))
+	from := len(sns) // the timelines need the traces from the page's first on
 	for i, n := range picked {
+		from = min(from, int(aggs[n].firstSnap))
 		a, r := &aggs[n], aggs[n].latest
 		d := a.described
 		if d == nil {
@@ -180,7 +183,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		se.Timeline = []sessionCall{}
 		page[se.Key] = se
 	}
-	for _, sn := range sns {
+	for _, sn := range sns[from:] {
 		f := factsOf(sn)
 		tid := ""
 		for i := range f.requests {
