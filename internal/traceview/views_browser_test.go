@@ -291,6 +291,11 @@ func TestMCPViewsInBrowser(t *testing.T) {
 		if len(rows) != g.spanCount {
 			t.Errorf("opened file: got %d rows, want %d", len(rows), g.spanCount)
 		}
+		// Dropping the file on a third viewer's page opens it too.
+		third := newAdmin(t, NewStore(0))
+		ok(browsertest.OpenList(ctx, third.URL))
+		ok(browsertest.DropFile(ctx, path, 400, 400))
+		ok(browsertest.WaitTrace(ctx, g.id.String()))
 	})
 
 	t.Run("800 px", func(t *testing.T) {
