@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -407,6 +408,18 @@ func Drag(ctx context.Context, selector string, fromX, toX float64) error {
 	y := r.Y + r.H/2
 	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(r.X+fromX*r.W, y, r.X+toX*r.W, y)); err != nil {
 		return fmt.Errorf("drag across %s: %w", selector, err)
+	}
+	return nil
+}
+
+// DropFile drags the file at path from outside the browser and drops it on
+// the page at (x, y), as a user dropping a file from their desktop does.
+func DropFile(ctx context.Context, path string, x, y float64) error {
+	data := &input.DragData{Items: []*input.DragDataItem{}, Files: []string{path}, DragOperationsMask: 1}
+	for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver, input.DispatchDragEventTypeDrop} {
+		if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: x, Y: y, Data: data}); err != nil {
+			return fmt.Errorf("drop %s (%s): %w", path, typ, err)
+		}
 	}
 	return nil
 }

@@ -53,6 +53,8 @@ type listResponse struct {
 	StoredTraces int        `json:"stored_traces"`
 	DroppedSpans uint64     `json:"dropped_spans"`
 	MaxSpans     int        `json:"max_spans"`
+	StoredBytes  int64      `json:"stored_bytes"` // the store's estimate of its spans' heap
+	MaxBytes     int64      `json:"max_bytes"`
 }
 
 func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +76,8 @@ func (s *Store) serveList(w http.ResponseWriter, r *http.Request) {
 		StoredTraces: st.Traces,
 		DroppedSpans: st.Dropped,
 		MaxSpans:     s.max,
+		StoredBytes:  st.Bytes,
+		MaxBytes:     s.maxBytes,
 	})
 }
 

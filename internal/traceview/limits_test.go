@@ -97,6 +97,14 @@ func TestStoreBytesBound(t *testing.T) {
 	if st.Bytes > maxBytes || st.Bytes < maxBytes/2 {
 		t.Errorf("store estimate: got %d bytes, want within (%d, %d]", st.Bytes, maxBytes/2, maxBytes)
 	}
+	var l struct {
+		StoredBytes int64 `json:"stored_bytes"`
+		MaxBytes    int64 `json:"max_bytes"`
+	}
+	getJSON(t, s.Handler(), "/api/traces?limit=1", &l)
+	if l.StoredBytes != st.Bytes || l.MaxBytes != maxBytes {
+		t.Errorf("list response: got stored_bytes %d max_bytes %d, want %d and %d", l.StoredBytes, l.MaxBytes, st.Bytes, maxBytes)
+	}
 	if st.Spans == 0 || st.Spans >= spans {
 		t.Errorf("got %d spans stored of %d sent, want some evicted", st.Spans, spans)
 	}

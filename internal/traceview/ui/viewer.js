@@ -424,7 +424,9 @@
   });
 
   function renderStats(body) {
+    const mb = (n) => `${+(n / (1 << 20)).toFixed(n < 10 << 20 ? 1 : 0)} MB`;
     let s = `${fmtInt(body.stored_traces)} traces · ${fmtInt(body.stored_spans)} / ${fmtInt(body.max_spans)} spans`;
+    if (body.max_bytes) s += ` · ${mb(body.stored_bytes)} / ${mb(body.max_bytes)}`;
     if (body.dropped_spans) s += ` · ${fmtInt(body.dropped_spans)} dropped`;
     $("#store-stats").textContent = s;
   }
