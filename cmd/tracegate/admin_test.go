@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +117,7 @@ func TestAdminConfigIsRedacted(t *testing.T) {
 	cfg.Telemetry.OTLP.Headers = map[string]string{"x-api-key": "otlp-s3cret"}
 	var logs syncBuffer
 	rt, _, admin := runRuntime(t, cfg, &logs)
-	rt.logStart()
+	rt.logStart(nil)
 
 	code, body := adminGet(t, admin, "/admin/config", "admin-s3cret")
 	if code != 200 {
@@ -176,4 +179,45 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestServeFromAFile: serve reports config errors at file:line:column and
+// starts nothing; with a valid file it logs Check's warnings, unset
+// variables included, with their place.
+func TestServeFromAFile(t *testing.T) {
+	bad := writeFile(t, "bad.yaml", "listen: 127.0.0.1:0\nbackends:\n  - {name: Weather, url: 'http://127.0.0.1:1/mcp'}\n")
+	out, err := exec.Command(selfBin, "serve", "-config", bad).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFail {
+		t.Fatalf("got %v, want exit %d\n%s", err, exitFail, out)
+	}
+	if want := bad + `:3:12: backends[0].name: "Weather" must match [a-z0-9_-]+`; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %s:\n%s", want, out)
+	}
+
+	good := writeFile(t, "good.yaml", "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\ntelemetry: {service_name: 'gw${TRACEGATE_TEST_REGION}'}\n")
+	cmd := exec.Command(selfBin, "serve", "-config", good)
+	cmd.Env = append(os.Environ(), "TRACEGATE_TEST_REGION=")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Signal(os.Interrupt)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "tracegate listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`"msg":"configuration: ${TRACEGATE_TEST_REGION} unset or empty, so the value is \"gw\"","path":"telemetry.service_name","line":3,"column":27`,
+		`"msg":"configuration: no backends: the gateway will serve no tools, prompts or resources","path":"backends"}`,
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
 }

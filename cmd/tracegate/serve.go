@@ -24,14 +24,22 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	cfg, err := config.Load(*path)
+	data, err := os.ReadFile(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "tracegate: %s:\n%v\n", *path, err)
+		fmt.Fprintf(stderr, "tracegate: %v\n", err)
+		return exitFail
+	}
+	r := config.Check(data, os.Getenv)
+	if len(r.Errors) > 0 {
+		for _, e := range r.Errors {
+			fmt.Fprintln(stderr, problem{e.Line, e.Column, e.Path, e.Msg}.format(*path, ""))
+		}
+		fmt.Fprintf(stderr, "tracegate: %s: %d errors; nothing started\n", *path, len(r.Errors))
 		return exitFail
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	if err := serve(ctx, cfg, serveHooks{}, stderr); err != nil {
+	if err := serve(ctx, r.Config, serveHooks{warnings: r.Warnings}, stderr); err != nil {
 		fmt.Fprintf(stderr, "tracegate: %v\n", err)
 		return exitFail
 	}
@@ -65,6 +73,10 @@ type serveHooks struct {
 	// backends must know the viewer's address before the gateway starts,
 	// and that address is only known once bound when the port is 0.
 	adminListener net.Listener
+	// warnings, if not nil, are logged at start in place of
+	// cfg.Warnings(): serve passes config.Check's, which also name unset
+	// variables and say where in the file each one is.
+	warnings config.Errors
 }
 
 // HTTP server bounds. No http.Server.WriteTimeout on the MCP listener: it
@@ -154,7 +166,11 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		go func() { errc <- serveHTTP(adminSrv, adminLn) }()
 	}
 	rt.gateway.Start(ctx)
-	rt.logStart()
+	warnings := hooks.warnings
+	if warnings == nil {
+		warnings = cfg.Warnings()
+	}
+	rt.logStart(warnings)
 	log.Info("tracegate listening", "mcp", scheme(cfg.TLS)+rt.mcpAddr+"/mcp", "admin", adminURL(rt.adminAddr, cfg.Admin.TLS), "backends", len(cfg.Backends))
 	if hooks.started != nil {
 		hooks.started(ctx, rt)
@@ -192,16 +208,20 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	return flushErr
 }
 
-// logStart logs the effective configuration, secrets redacted, and every
-// warning about it.
-func (rt *runtime) logStart() {
+// logStart logs the effective configuration, secrets redacted, and the
+// warnings about it.
+func (rt *runtime) logStart(warnings config.Errors) {
 	if ec, err := rt.effectiveConfig(); err != nil {
 		rt.log.Warn("effective configuration", "error", err)
 	} else {
 		rt.log.Info("effective configuration", "version", ec.Version, "exporters", ec.Exporters, "config", ec.Config)
 	}
-	for _, w := range rt.cfg.Warnings() {
-		rt.log.Warn("configuration: "+w.Msg, "path", w.Path)
+	for _, w := range warnings {
+		attrs := []any{"path", w.Path}
+		if w.Line > 0 {
+			attrs = append(attrs, "line", w.Line, "column", w.Column)
+		}
+		rt.log.Warn("configuration: "+w.Msg, attrs...)
 	}
 }
 
