@@ -84,6 +84,9 @@ func scenarios() []scenario {
 		// same gateway with calls whose trace flags say not sampled.
 		{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled, serve: tracedGateway},
 		{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: tracedGateway},
+		// The gateway as it runs in production, 100% sampled with OTLP
+		// export, against no gateway at all.
+		{name: "traced-vs-direct", baseline: "direct", traceFlags: sampled, serve: tracedGateway},
 		// The plugin chain's own cost: three plugins that let every call
 		// through (bench/plugins.go).
 		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(threeNoopPlugins)},

@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,9 @@ type streamable struct {
 	hmu       sync.Mutex
 	sessionID string
 	protocol  string
+	// sidHeader and protoHeader are the header values of sessionID and
+	// protocol, made once.
+	sidHeader, protoHeader []string
 
 	getOnce   sync.Once
 	closeOnce sync.Once
@@ -79,6 +84,9 @@ func (s *streamable) SessionID() string {
 func (s *streamable) Established(protocolVersion string) {
 	s.hmu.Lock()
 	s.protocol = protocolVersion
+	if protocolVersion != "" {
+		s.protoHeader = []string{protocolVersion}
+	}
 	s.hmu.Unlock()
 	s.getOnce.Do(func() {
 		s.wg.Add(1)
@@ -97,29 +105,32 @@ func (s *streamable) do(ctx context.Context, method string, body []byte, lastEve
 	if err != nil {
 		return nil, false, fmt.Errorf("%s %s: %w", method, s.safeURL, err)
 	}
+	req.Header = make(http.Header, len(s.opts.Header)+5)
 	for k, v := range s.opts.Header {
 		req.Header[k] = slices.Clone(v)
 	}
+	// The fixed values are shared slices, set under canonical names: a
+	// call allocates none of them (net/http only reads request headers).
 	switch method {
 	case http.MethodPost:
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header["Content-Type"] = contentTypeJSON
+		req.Header["Accept"] = acceptBoth
 	case http.MethodGet:
-		req.Header.Set("Accept", "text/event-stream")
+		req.Header["Accept"] = acceptStream
 	}
 	s.hmu.Lock()
-	sid, proto := s.sessionID, s.protocol
+	sid, proto := s.sidHeader, s.protoHeader
 	s.hmu.Unlock()
-	if sid != "" {
-		req.Header.Set(headerSessionID, sid)
+	if sid != nil {
+		req.Header[headerSessionID] = sid
 	}
-	if proto != "" {
-		req.Header.Set(headerProtocol, proto)
+	if proto != nil {
+		req.Header[headerProtocol] = proto
 	}
 	if lastEventID != "" {
 		req.Header.Set(headerLastEventID, lastEventID)
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.send(req)
 	if err != nil {
 		return nil, false, s.transportError(ctx, method, err)
 	}
@@ -127,10 +138,31 @@ func (s *streamable) do(ctx context.Context, method string, body []byte, lastEve
 		s.hmu.Lock()
 		if s.sessionID == "" {
 			s.sessionID = id // assigned in the response to initialize
+			s.sidHeader = []string{id}
 		}
 		s.hmu.Unlock()
 	}
-	return resp, sid != "", nil
+	return resp, sid != nil, nil
+}
+
+// send sends req. A client with nothing of its own to add (no cookie jar,
+// redirect policy or timeout) is bypassed for its transport: MCP follows
+// no redirects, and http.Client would copy every request's headers to
+// prepare for them.
+func (s *streamable) send(req *http.Request) (*http.Response, error) {
+	c := s.client
+	if c.Jar != nil || c.CheckRedirect != nil || c.Timeout != 0 {
+		return c.Do(req)
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 // transportError names what failed without the URL's credentials.
@@ -168,44 +200,26 @@ func (s *streamable) Request(ctx context.Context, id, msg []byte, related func([
 	defer stop()
 	rel := &relay{fn: related}
 	defer rel.stop()
-	errc := make(chan error, 1)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		errc <- s.exchange(rctx, id, msg, rel)
-	}()
+	// The exchange runs on the caller's goroutine: the response comes on
+	// the POST's own answer, and ctx (or the session's end, through
+	// rctx) aborts the HTTP exchange at once.
+	err = s.exchange(rctx, id, msg, rel)
 	select {
 	case resp := <-ch:
 		return resp, nil
-	case err := <-errc:
-		select {
-		case resp := <-ch:
-			return resp, nil
-		default:
-		}
-		s.forget(key)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if e := s.Err(); e != nil {
-			return nil, e
-		}
-		if err == nil {
-			err = errors.New("the server sent no response")
-		}
-		return nil, err
-	case <-ctx.Done():
-		s.forget(key) // a late response is dropped
-		return nil, ctx.Err()
-	case <-s.done:
-		s.forget(key)
-		select {
-		case resp := <-ch:
-			return resp, nil
-		default:
-			return nil, s.Err()
-		}
+	default:
 	}
+	s.forget(key) // a late response is dropped
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if e := s.Err(); e != nil {
+		return nil, e
+	}
+	if err == nil {
+		err = errors.New("the server sent no response")
+	}
+	return nil, err
 }
 
 // relay calls a Request's related function, and never after the Request
@@ -266,6 +280,12 @@ func (s *streamable) exchange(ctx context.Context, id, msg []byte, rel *relay) e
 	}
 	return fmt.Errorf("POST %s: unexpected Content-Type %q", s.safeURL, resp.Header.Get("Content-Type"))
 }
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	acceptBoth      = []string{"application/json, text/event-stream"}
+	acceptStream    = []string{"text/event-stream"}
+)
 
 // readCallStream reads a POST's event stream until the response. When
 // the stream ends first and its events had ids, it resumes the stream
@@ -331,6 +351,7 @@ func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []by
 // last event id and retry, and whether the response came.
 func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID string, retry time.Duration, got bool, err error) {
 	r := sse.NewReader(body, s.opts.MaxMessage)
+	defer r.Release()
 	want := idKey(id)
 	for {
 		ev, err := r.Next()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -61,7 +62,24 @@ func NewReader(src io.Reader, max int) *Reader {
 	if max <= 0 {
 		max = DefaultMax
 	}
-	return &Reader{src: src, buf: make([]byte, bufSize), max: max}
+	r := readers.Get().(*Reader)
+	*r = Reader{src: src, buf: r.buf[:bufSize], data: r.data[:0], typ: r.typ[:0], id: r.id[:0], max: max}
+	return r
+}
+
+// readers keeps Readers, with their buffers, for the next stream: a
+// gateway reads one short stream per call, and a fresh 16 KiB buffer for
+// each would be most of the bytes it allocates.
+var readers = sync.Pool{New: func() any { return &Reader{buf: make([]byte, bufSize)} }}
+
+// Release gives the Reader back for reuse once its stream is done with.
+// Neither the Reader nor any Event it returned may be used afterwards.
+func (r *Reader) Release() {
+	if cap(r.data) > keepCap || cap(r.buf) != bufSize {
+		return // outgrown: let it go
+	}
+	r.src, r.long, r.err = nil, nil, nil
+	readers.Put(r)
 }
 
 // Next returns the next event that carries data. At the end of the stream
