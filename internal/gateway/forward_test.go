@@ -38,6 +38,8 @@ type recordingBackend struct {
 	bodies   [][]byte
 	headers  []http.Header
 	canceled chan struct{}
+	// cancels are the notifications/cancelled the backend received.
+	cancels [][]byte
 }
 
 func startRecordingBackend(t testing.TB, jsonResponse bool) *recordingBackend {
@@ -77,6 +79,11 @@ func startRecordingBackend(t testing.TB, jsonResponse bool) *recordingBackend {
 	rb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"notifications/cancelled"`)) {
+				rb.mu.Lock()
+				rb.cancels = append(rb.cancels, body)
+				rb.mu.Unlock()
+			}
 			if bytes.Contains(body, []byte(`"tools/call"`)) {
 				rb.mu.Lock()
 				rb.bodies = append(rb.bodies, body)
@@ -446,5 +453,37 @@ func TestIdleSessionsAreClosedBusyOnesKept(t *testing.T) {
 	a := quiet.post(`{"jsonrpc":"2.0","id":5,"method":"tools/list"}`, nil)
 	if a.status != http.StatusNotFound {
 		t.Errorf("the silent session after the timeout: got HTTP %d %s, want 404 (closed)", a.status, a.body)
+	}
+}
+
+// A client's notifications/cancelled reaches the backend with the
+// client's own reason.
+func TestCancelReasonReachesBackend(t *testing.T) {
+	rb := startRecordingBackend(t, false)
+	gw, _ := tracedGateway(t, rb.srv.URL, 30*time.Second)
+	c := rawInitialize(t, gw.url+"/mcp", nil)
+	done := make(chan rawAnswer, 1)
+	go func() {
+		done <- c.post(`{"jsonrpc":"2.0","id":"call-1","method":"tools/call","params":{"name":"echo_hang","arguments":{}}}`, nil)
+	}()
+	eventually(t, 5*time.Second, "the call to reach the backend", func() bool {
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		return len(rb.bodies) > 0
+	})
+	if a := c.post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"call-1","reason":"the user pressed stop"}}`, nil); a.status != http.StatusAccepted {
+		t.Fatalf("notifications/cancelled: HTTP %d %s", a.status, a.body)
+	}
+	<-done
+	eventually(t, 5*time.Second, "notifications/cancelled at the backend", func() bool {
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		return len(rb.cancels) > 0
+	})
+	rb.mu.Lock()
+	got := string(rb.cancels[0])
+	rb.mu.Unlock()
+	if !strings.Contains(got, `"reason":"the user pressed stop"`) {
+		t.Errorf("the backend got %s, want the client's reason", got)
 	}
 }
