@@ -31,6 +31,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/conn"
+	"github.com/tracegate/tracegate/internal/redact"
 	"github.com/tracegate/tracegate/mcptrace"
 )
 
@@ -115,6 +116,7 @@ type Backend struct {
 	restarts int
 	clients  map[string]*clientSlot // per_client sessions by client key
 	stderr   *tailWriter
+	redactor *redact.Redactor
 
 	kick    chan struct{}
 	refresh chan struct{}
@@ -176,6 +178,7 @@ func New(cfg config.Backend, opts Options) *Backend {
 	if cfg.Transport == config.TransportStdio {
 		b.stderr = newTailWriter(b.log)
 	}
+	b.redactor = redact.New(redact.HeaderSecrets(cfg.Headers)...)
 	return b
 }
 
