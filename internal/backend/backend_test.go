@@ -160,13 +160,17 @@ func TestPerClientSessionsBounded(t *testing.T) {
 	}
 }
 
-// Keepalive pings make no spans: the connect trace keeps the spans of
-// connecting and listing, however long the backend lives.
+// Keepalive pings make no spans, the gateway's or an instrumented
+// backend's: the connect trace keeps the spans of connecting and listing,
+// however long the backend lives.
 func TestKeepaliveMakesNoSpans(t *testing.T) {
 	s := startServer(t, 1, 0)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	// The backend is instrumented too: a request with no context of its
+	// own would join the trace its session kept from initialize.
+	s.mcp.AddReceivingMiddleware(mcptrace.ServerMiddleware(mcptrace.WithTracerProvider(tp)))
 	b := newBackend(t, s, func(_ *config.Backend, o *backend.Options) {
 		o.KeepAlive = 30 * time.Millisecond
 		o.SpanTracer = tp.Tracer("t")

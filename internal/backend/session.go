@@ -2,9 +2,12 @@ package backend
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -117,6 +120,9 @@ func (s *Session) Send(ctx context.Context, r Request) (wire.Message, error) {
 			meta = injected
 		}
 	}
+	if r.Untraced && s.b.opts.Tracer != nil {
+		meta = unsampled(meta)
+	}
 	var params []byte
 	if r.Params != nil || len(r.Sets) > 0 || len(meta) > 0 {
 		params = wire.AppendParams(make([]byte, 0, len(r.Params)+256), r.Params, r.Sets, meta)
@@ -148,6 +154,27 @@ func (s *Session) Send(ctx context.Context, r Request) (wire.Message, error) {
 		span.End(ctx, o)
 	}
 	return resp, err
+}
+
+// unsampled returns a copy of meta with a trace context whose sampled flag
+// is off. An instrumented server that gets a request with no context of
+// its own takes the one its session kept from initialize, so the
+// gateway's keepalive pings would pile into the connect trace; one that
+// gets an unsampled context records nothing.
+func unsampled(meta map[string]any) map[string]any {
+	if _, ok := meta["traceparent"]; ok {
+		return meta
+	}
+	out := make(map[string]any, len(meta)+1)
+	for k, v := range meta {
+		out[k] = v
+	}
+	var id [24]byte
+	for i := 0; i < len(id); i += 8 {
+		binary.LittleEndian.PutUint64(id[i:], rand.Uint64())
+	}
+	out["traceparent"] = "00-" + hex.EncodeToString(id[:16]) + "-" + hex.EncodeToString(id[16:]) + "-00"
+	return out
 }
 
 // Outcome describes a response for its span.
