@@ -25,7 +25,8 @@ import (
 // working: the gateway (through per-session-backend, whose baseline it is,
 // and whose baseline is direct) and the two proxies written here.
 func TestQuickRun(t *testing.T) {
-	t.Parallel()
+	// Not parallel: allocations are counted for the whole process, and
+	// another test allocating at the same time would skew them.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rep, err := run(ctx, settings{
