@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"github.com/tracegate/tracegate/internal/httplimit"
+	"github.com/tracegate/tracegate/internal/sse"
 	"io"
 	"net"
 	"net/http"
@@ -119,6 +120,22 @@ func (g *Gateway) endpoint(pick func(*http.Request) *front) http.Handler {
 	})
 }
 
+// sessionOf finds the session a GET or DELETE names, or answers 404 (no
+// such session on this endpoint) or 403 (another caller's) and returns
+// nil.
+func (g *Gateway) sessionOf(w http.ResponseWriter, r *http.Request, f *front) *session {
+	s := g.sessions.get(r.Header.Get("Mcp-Session-Id"))
+	if s == nil || s.front != f {
+		http.Error(w, "session not found", http.StatusNotFound)
+		return nil
+	}
+	if !ownedBy(s, r) {
+		http.Error(w, "the session belongs to another caller", http.StatusForbidden)
+		return nil
+	}
+	return s
+}
+
 // ownedBy reports whether r comes from the caller that opened s: a
 // session id alone, which travels in a header, must not let another
 // caller call tools, cancel calls or answer requests on it.
@@ -194,6 +211,10 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 		}
 	}
 	m, err := wire.Parse(body)
+	if err == wire.ErrBatch {
+		g.serveBatch(w, r, f, body)
+		return
+	}
 	if err == nil && !json.Valid(body) {
 		// The scanner checks structure; strings and numbers are checked
 		// here, once, so a backend never gets what it cannot decode.
@@ -208,19 +229,13 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 		writeJSON(w, http.StatusBadRequest, wire.AppendError(nil, id, code, "invalid JSON-RPC message: "+err.Error(), nil))
 		return
 	}
-	sid := r.Header.Get("Mcp-Session-Id")
 	var s *session
 	switch {
-	case sid != "":
-		if s = g.sessions.get(sid); s == nil || s.front != f {
-			writeJSON(w, http.StatusNotFound, wire.AppendError(nil, m.ID, codeInvalidRequest, "session not found", nil))
+	case r.Header.Get("Mcp-Session-Id") != "":
+		var ok bool
+		if s, ok = g.namedSession(w, r, f, m.ID); !ok {
 			return
 		}
-		if !ownedBy(s, r) {
-			writeJSON(w, http.StatusForbidden, wire.AppendError(nil, m.ID, codeInvalidRequest, "the session belongs to another caller", nil))
-			return
-		}
-		s.touch()
 	case m.Method == "initialize":
 		// The session is made by the initialize itself.
 	default:
@@ -244,24 +259,35 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 	}
 }
 
+// namedSession finds the session a POST names in Mcp-Session-Id. When
+// the session is not there or not the caller's, it answers the client
+// (with id, the request's) and returns false.
+func (g *Gateway) namedSession(w http.ResponseWriter, r *http.Request, f *front, id []byte) (*session, bool) {
+	s := g.sessions.get(r.Header.Get("Mcp-Session-Id"))
+	if s == nil || s.front != f {
+		writeJSON(w, http.StatusNotFound, wire.AppendError(nil, id, codeInvalidRequest, "session not found", nil))
+		return nil, false
+	}
+	if !ownedBy(s, r) {
+		writeJSON(w, http.StatusForbidden, wire.AppendError(nil, id, codeInvalidRequest, "the session belongs to another caller", nil))
+		return nil, false
+	}
+	s.touch()
+	return s, true
+}
+
 func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 	if _, streamOK := acceptsBoth(r); !streamOK {
 		http.Error(w, "Accept must contain 'text/event-stream' for GET requests", http.StatusBadRequest)
 		return
 	}
-	sid := r.Header.Get("Mcp-Session-Id")
-	if sid == "" {
+	if r.Header.Get("Mcp-Session-Id") == "" {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "Method Not Allowed: GET needs an Mcp-Session-Id header", http.StatusMethodNotAllowed)
 		return
 	}
-	s := g.sessions.get(sid)
-	if s == nil || s.front != f {
-		http.Error(w, "session not found", http.StatusNotFound)
-		return
-	}
-	if !ownedBy(s, r) {
-		http.Error(w, "the session belongs to another caller", http.StatusForbidden)
+	s := g.sessionOf(w, r, f)
+	if s == nil {
 		return
 	}
 	out, stop, ok := s.openStream()
@@ -272,18 +298,17 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 	defer s.streamEnded(out)
 	s.streams.Add(1)
 	defer func() { s.touch(); s.streams.Add(-1) }()
-	sw := newEventWriter(w)
-	sw.start()
+	sw := startStream(w)
 	keep := time.NewTicker(keepAliveEvery)
 	defer keep.Stop()
 	for {
 		select {
 		case msg := <-out:
-			if err := sw.event(msg); err != nil {
+			if err := sw.Event("message", "", msg); err != nil {
 				return
 			}
 		case <-keep.C:
-			if err := sw.comment(); err != nil {
+			if err := sw.Comment("keep-alive"); err != nil {
 				return
 			}
 		case <-stop:
@@ -299,21 +324,15 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 const keepAliveEvery = 25 * time.Second
 
 func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request, f *front) {
-	sid := r.Header.Get("Mcp-Session-Id")
-	if sid == "" {
+	if r.Header.Get("Mcp-Session-Id") == "" {
 		http.Error(w, "Bad Request: DELETE needs an Mcp-Session-Id header", http.StatusBadRequest)
 		return
 	}
-	s := g.sessions.get(sid)
-	if s == nil || s.front != f {
-		http.Error(w, "session not found", http.StatusNotFound)
+	s := g.sessionOf(w, r, f)
+	if s == nil {
 		return
 	}
-	if !ownedBy(s, r) {
-		http.Error(w, "the session belongs to another caller", http.StatusForbidden)
-		return
-	}
-	if !g.endSession(sid) {
+	if !g.endSession(s.id) {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
 	}
@@ -326,50 +345,15 @@ func writeJSON(w http.ResponseWriter, status int, msg []byte) {
 	w.Write(msg)
 }
 
-// eventWriter writes server-sent events to a client.
-type eventWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
-}
-
-func newEventWriter(w http.ResponseWriter) *eventWriter {
-	f, _ := w.(http.Flusher)
-	return &eventWriter{w: w, f: f}
-}
-
-func (e *eventWriter) start() {
-	h := e.w.Header()
+// startStream answers with an event stream and returns its writer.
+func startStream(w http.ResponseWriter) *sse.Writer {
+	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache, no-transform")
-	e.w.WriteHeader(http.StatusOK)
-	e.flush()
-}
-
-func (e *eventWriter) event(msg []byte) error {
-	// A JSON message has no raw newline, so it is one data line.
-	if _, err := io.WriteString(e.w, "event: message\ndata: "); err != nil {
-		return err
-	}
-	if _, err := e.w.Write(msg); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(e.w, "\n\n"); err != nil {
-		return err
-	}
-	e.flush()
-	return nil
-}
-
-func (e *eventWriter) comment() error {
-	_, err := io.WriteString(e.w, ": keep-alive\n\n")
-	e.flush()
-	return err
-}
-
-func (e *eventWriter) flush() {
-	if e.f != nil {
-		e.f.Flush()
-	}
+	w.WriteHeader(http.StatusOK)
+	// The headers go out at once: the client knows the stream is open.
+	http.NewResponseController(w).Flush()
+	return sse.NewWriter(w)
 }
 
 // reply is the answer to one client request: a JSON body when the
@@ -381,7 +365,7 @@ type reply struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
 	s       *session
-	ev      *eventWriter
+	ev      *sse.Writer
 	started bool
 	done    bool
 }
@@ -397,13 +381,12 @@ func (rp *reply) send(msg []byte) bool {
 	}
 	if !rp.started {
 		rp.started = true
-		rp.ev = newEventWriter(rp.w)
-		rp.ev.start()
+		rp.ev = startStream(rp.w)
 		if rp.s != nil {
 			rp.s.streams.Add(1)
 		}
 	}
-	return rp.ev.event(msg) == nil
+	return rp.ev.Event("message", "", msg) == nil
 }
 
 // finish writes the response and ends the reply.
@@ -415,7 +398,7 @@ func (rp *reply) finish(msg []byte, status int) {
 	}
 	rp.done = true
 	if rp.started {
-		rp.ev.event(msg)
+		rp.ev.Event("message", "", msg)
 		if rp.s != nil {
 			rp.s.streams.Add(-1)
 		}
