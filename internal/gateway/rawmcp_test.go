@@ -36,16 +36,25 @@ type rawAnswer struct {
 // notification, as the 2025-11-25 lifecycle requires.
 func rawInitialize(t testing.TB, endpoint string, header http.Header) *rawMCP {
 	t.Helper()
+	return rawInitializeAt(t, endpoint, header, "2025-11-25")
+}
+
+// rawInitializeAt opens a stateful session of the given revision.
+func rawInitializeAt(t testing.TB, endpoint string, header http.Header, version string) *rawMCP {
+	t.Helper()
 	c := &rawMCP{t: t, endpoint: endpoint, header: header}
-	a := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, nil)
+	a := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"`+version+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, nil)
 	if a.status != http.StatusOK || a.msg == nil || a.msg["result"] == nil {
 		t.Fatalf("initialize: got HTTP %d %s", a.status, a.body)
+	}
+	if got, _ := a.msg["result"].(map[string]any)["protocolVersion"].(string); got != version {
+		t.Fatalf("initialize: got protocolVersion %q, want %q", got, version)
 	}
 	c.session = a.header.Get("Mcp-Session-Id")
 	if c.session == "" {
 		t.Fatal("initialize: no Mcp-Session-Id")
 	}
-	c.version = "2025-11-25"
+	c.version = version
 	if a := c.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, nil); a.status != http.StatusAccepted {
 		t.Fatalf("notifications/initialized: got HTTP %d %s, want 202", a.status, a.body)
 	}
