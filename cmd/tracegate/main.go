@@ -2,6 +2,7 @@
 // OpenTelemetry trace.
 //
 //	tracegate serve -config tracegate.yaml
+//	tracegate stdio -config tracegate.yaml
 //	tracegate demo [-traffic]
 //	tracegate probe [flags] URL
 //	tracegate validate -config tracegate.yaml
@@ -29,14 +30,15 @@ const (
 )
 
 const exitCodesHelp = `
-exit codes: 0 success, 1 failure (invalid configuration, startup error,
-unhealthy probe), 2 usage error
+exit codes: 0 success (for stdio: the client closed stdin), 1 failure
+(invalid configuration, startup error, unhealthy probe), 2 usage error
 `
 
 const usage = `usage: tracegate <command> [flags]
 
 commands:
   serve -config FILE     run the gateway
+  stdio -config FILE     serve one MCP client over stdin and stdout (desktop agents)
   demo [-traffic]        run the gateway with built-in demo backends and the trace viewer
   probe [flags] URL      check an MCP endpoint with a traced synthetic session
   validate -config FILE  check a configuration file and report every error
@@ -54,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serveCmd(rest, stdout, stderr)
+	case "stdio":
+		return stdioCmd(rest, os.Stdin, stdout, stderr)
 	case "demo":
 		return demoCmd(rest, stdout, stderr)
 	case "probe":

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/tracegate/tracegate/internal/otlptest"
+)
+
+// stdioConfig writes a configuration for `tracegate stdio`: the demo
+// weather server and a witness over HTTP, a deny plugin, and tracing to
+// recv.
+func stdioConfig(t *testing.T, recv *otlptest.Receiver, extra string) string {
+	t.Helper()
+	weatherURL := startDemoHTTPBackends(t, recv.URL())
+	w := startWitness(t, witnessSpec{name: "w"}, recv.URL())
+	path := filepath.Join(t.TempDir(), "tracegate.yaml")
+	yaml := fmt.Sprintf(`
+admin_listen: "off"
+backends:
+  - {name: weather, url: %s}
+  - {name: w, url: %s}
+plugins:
+  - {name: no-radar, type: deny, tools: ["weather_flaky*"], reason: the radar is off}
+telemetry:
+  exporter: otlp
+  otlp: {endpoint: %s}
+  viewer: {enabled: false}
+%s`, weatherURL, w.url, recv.URL(), extra)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// metaOn sets _meta on the client's outgoing requests of one method.
+func metaOn(method string, meta mcp.Meta) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, m string, req mcp.Request) (mcp.Result, error) {
+			if m == method {
+				req.GetParams().SetMeta(meta)
+			}
+			return next(ctx, m, req)
+		}
+	}
+}
+
+// TestStdioServesAnAgent runs `tracegate stdio` as a desktop agent would,
+// as the child of a go-sdk client over its stdin and stdout: the client
+// lists tools, calls one through a real HTTP backend, gets a backend's log
+// message and answers its sampling and elicitation requests, and the
+// traceparent of its initialize is the context of the session's spans.
+// Closing stdin ends the process with exit code 0, telemetry flushed.
+func TestStdioServesAnAgent(t *testing.T) {
+	recv := otlptest.NewReceiver(t)
+	path := stdioConfig(t, recv, "")
+	agent, tp := agentContext(true)
+
+	var mu sync.Mutex
+	var logs []string
+	c := mcp.NewClient(&mcp.Implementation{Name: "desktop-agent"}, &mcp.ClientOptions{
+		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
+			mu.Lock()
+			defer mu.Unlock()
+			logs = append(logs, fmt.Sprint(req.Params.Data))
+		},
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "hello"}}, nil
+		},
+		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{}}, nil
+		},
+	})
+	c.AddSendingMiddleware(metaOn("initialize", mcp.Meta{"traceparent": tp}))
+	cmd := exec.Command(selfBin, "stdio", "-config", path)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, stderr)
+	}
+
+	// Backends connect in the background; wait for both catalogs.
+	var names []string
+	for {
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			t.Fatalf("tools/list: %v\n%s", err, stderr)
+		}
+		names = names[:0]
+		for _, tool := range res.Tools {
+			names = append(names, tool.Name)
+		}
+		if strings.Contains(strings.Join(names, " "), "weather_get_weather") && strings.Contains(strings.Join(names, " "), "w_chatty") {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("tools/list: got %v, want weather_get_weather and w_chatty\n%s", names, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	call, tpCall := agentContext(true)
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "weather_get_weather", Arguments: map[string]any{"city": "Lisbon"}, Meta: mcp.Meta{"traceparent": tpCall}})
+	if err != nil || res.IsError {
+		t.Fatalf("weather_get_weather: %v %+v", err, res)
+	}
+	if got := fmt.Sprint(res.StructuredContent); !strings.Contains(got, "Lisbon") {
+		t.Errorf("weather_get_weather: got %s, want Lisbon's forecast", got)
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "weather_flaky_radar", Arguments: map[string]any{"city": "Lisbon"}})
+	if err == nil || !strings.Contains(err.Error(), `denied by plugin "no-radar"`) {
+		t.Errorf("weather_flaky_radar: got %v, want the deny plugin's refusal", err)
+	}
+
+	// The gateway passes the level on to the backend in the background:
+	// call until the call's log message arrives.
+	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "w_chatty", Arguments: map[string]any{}})
+		if err != nil || res.IsError {
+			t.Fatalf("w_chatty: %v %+v", err, res)
+		}
+		mu.Lock()
+		n := len(logs)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	gotLogs := strings.Join(logs, ",")
+	mu.Unlock()
+	if gotLogs != "working" {
+		t.Errorf("log messages: got %q, want the backend's %q once", gotLogs, "working")
+	}
+
+	if err := cs.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Errorf("exit code %d, want 0\n%s", code, stderr)
+	}
+	for _, want := range []string{"tracegate serving stdio", "shutting down"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	// The spans were flushed before the exit. initialize, and tools/list
+	// (which carries no context), are children of the agent's span; the
+	// call carries its own context through the backend to its API.
+	spans := inTrace(recv.Spans(), agent.TraceID().String())
+	for _, name := range []string{"initialize", "tools/list"} {
+		sp := find(spans, name, "server", "tracegate")
+		if sp == nil {
+			t.Fatalf("no %s SERVER span in the agent's trace\n%s", name, recv.Tree(agent.TraceID().String()))
+		}
+		if sp.ParentSpanID != agent.SpanID().String() {
+			t.Errorf("%s SERVER span parent %s, want the agent's %s", name, sp.ParentSpanID, agent.SpanID())
+		}
+	}
+	chain(t, recv, call.TraceID().String(), call.SpanID().String(), [][3]string{
+		{"tools/call weather_get_weather", "server", "tracegate"},
+		{"tools/call get_weather", "client", "tracegate"},
+		{"tools/call get_weather", "server", "weather-demo"},
+		{"GET /forecast", "client", "weather-demo"},
+		{"GET /forecast", "server", "forecast-api"},
+	})
+}
+
+func TestStdioHelp(t *testing.T) {
+	out, err := exec.Command(selfBin, "stdio", "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("stdio -h: %v\n%s", err, out)
+	}
+	for _, want := range []string{"usage: tracegate stdio", "-config", "exit codes"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("stdio -h lacks %q:\n%s", want, out)
+		}
+	}
+}
