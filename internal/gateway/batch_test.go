@@ -71,6 +71,12 @@ func TestBatch20250326(t *testing.T) {
 	if a.status != http.StatusAccepted || len(a.body) != 0 {
 		t.Errorf("notifications only: got HTTP %d %q, want 202 and no body", a.status, a.body)
 	}
+
+	// 2024-11-05 came before batching was removed: JSON-RPC 2.0's batches hold.
+	a = rawInitializeAt(t, gw.url+"/mcp", nil, "2024-11-05").post(`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, nil)
+	if a.status != http.StatusOK || string(a.body) != `[{"jsonrpc":"2.0","id":1,"result":{}}]` {
+		t.Errorf("2024-11-05: got HTTP %d %s, want 200 and one ping result in an array", a.status, a.body)
+	}
 }
 
 // A batch from a session of 2025-06-18 or later, or without a session,
