@@ -136,6 +136,9 @@ func (rq *request) listen() ([]byte, error) {
 		})
 	}
 	out, stop, _ := s.openStream()
+	// An open stream: the idle reaper leaves the session alone.
+	s.streams.Add(1)
+	s.touch()
 	rq.g.sessions.add(s)
 	defer rq.g.endSession(s.id)
 	for _, uri := range uris {
