@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -28,6 +29,9 @@ type runtime struct {
 	tel     *telemetry.Telemetry
 	store   *traceview.Store // nil when the viewer is off
 	gateway *gateway.Gateway
+	// running is gateway once built, for the backend metrics' callback,
+	// which a metric reader may run at any time.
+	running atomic.Pointer[gateway.Gateway]
 	// limits bounds the MCP listener's requests and streams; mcpHandler
 	// sets it.
 	limits   *httplimit.Concurrency
@@ -77,6 +81,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 		rt.tel.Shutdown(context.Background())
 		return nil, err
 	}
+	rt.running.Store(rt.gateway)
 	return rt, nil
 }
 
@@ -90,10 +95,26 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	// A failed counter counts nothing; it never fails the gateway.
 	rt.refusals, _ = httplimit.NewRefusals(rt.tel.MeterProvider)
 	opts.Refusals = rt.refusals
+	var onState []func(string, string, time.Time, string)
 	if rt.store != nil {
-		opts.OnBackendState = rt.store.RecordBackendState
+		onState = append(onState, rt.store.RecordBackendState)
 	}
+	// Failed instruments measure nothing; they never fail the gateway.
+	if bm, err := newBackendMetrics(rt.tel.MeterProvider, rt.backends); err != nil {
+		rt.log.Warn("backend metrics", "error", err)
+	} else {
+		onState = append(onState, bm.stateChanged)
+	}
+	opts.OnBackendState = chainBackendState(onState...)
 	return opts
+}
+
+// backends returns the gateway's backends, none before it is built.
+func (rt *runtime) backends() []*backend.Backend {
+	if g := rt.running.Load(); g != nil {
+		return g.Backends()
+	}
+	return nil
 }
 
 // mcpHandler is the MCP listener's handler: the gateway behind the
