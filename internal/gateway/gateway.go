@@ -100,7 +100,7 @@ type Gateway struct {
 	synced    sync.Map // *backend.Backend -> backend.State its last sync saw
 	closeOnce sync.Once
 	stopReap  context.CancelFunc
-	closed    atomic.Bool
+	closed    atomic.Bool // CloseStreams was called: no new GET stream opens
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.

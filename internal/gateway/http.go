@@ -290,6 +290,13 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 	if s == nil {
 		return
 	}
+	if g.closed.Load() {
+		// Shutting down: streams were closed so that the grace period is
+		// spent on calls, and none opens again.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "the gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	out, stop, ok := s.openStream()
 	if !ok {
 		http.Error(w, "a stream is already open for this session", http.StatusConflict)
