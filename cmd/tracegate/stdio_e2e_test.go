@@ -194,3 +194,61 @@ func TestStdioHelp(t *testing.T) {
 		}
 	}
 }
+
+// stdioTS is a TypeScript SDK client that launches `tracegate stdio` with
+// StdioClientTransport, lists the tools and calls one.
+const stdioTS = `
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+
+const [bin, config] = process.argv.slice(2);
+const client = new Client({ name: "ts-agent", version: "1.0.0" });
+await client.connect(new StdioClientTransport({ command: bin, args: ["stdio", "-config", config], stderr: "inherit" }));
+for (let i = 0; ; i++) {
+  const { tools } = await client.listTools();
+  if (tools.some((t) => t.name === "weather_get_weather")) break;
+  if (i > 200) throw new Error("no weather_get_weather in " + tools.map((t) => t.name));
+  await new Promise((r) => setTimeout(r, 50));
+}
+const res = await client.callTool({ name: "weather_get_weather", arguments: { city: "Lisbon" } });
+console.log(JSON.stringify(res.structuredContent));
+await client.close();
+`
+
+// TestStdioFromTypeScriptClient: the TypeScript SDK's stdio client talks
+// to `tracegate stdio` as it would to any stdio server.
+func TestStdioFromTypeScriptClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("../../interop/node_modules/@modelcontextprotocol/sdk/package.json")
+	}
+	if err != nil {
+		if os.Getenv("TRACEGATE_REQUIRE_INTEROP") == "1" {
+			t.Fatalf("TRACEGATE_REQUIRE_INTEROP=1 but node or interop's TypeScript SDK is missing: %v", err)
+		}
+		t.Skip("node or interop's TypeScript SDK is missing (npm ci in interop/)")
+	}
+	recv := otlptest.NewReceiver(t)
+	path := stdioConfig(t, recv, "")
+	// Beside interop's node_modules, so that node resolves the SDK.
+	f, err := os.CreateTemp("../../interop", ".stdio-client-*.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	f.WriteString(stdioTS)
+	f.Close()
+	script, _ := filepath.Abs(f.Name())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, selfBin, path)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("TypeScript client: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(string(out), `"city":"Lisbon"`) {
+		t.Errorf("TypeScript client printed %s, want Lisbon's forecast", out)
+	}
+}
