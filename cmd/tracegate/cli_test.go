@@ -17,6 +17,7 @@ func TestSubcommandHelp(t *testing.T) {
 		flags []string
 	}{
 		{"serve", []string{"-config"}},
+		{"stdio", []string{"-config"}},
 		{"validate", []string{"-config", "-json"}},
 		{"demo", []string{"-listen", "-admin", "-traffic", "-http-spans", "-log"}},
 		{"probe", []string{"-tool", "-args", "-json", "-interval"}},

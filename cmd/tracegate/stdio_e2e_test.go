@@ -183,18 +183,6 @@ func TestStdioServesAnAgent(t *testing.T) {
 	})
 }
 
-func TestStdioHelp(t *testing.T) {
-	out, err := exec.Command(selfBin, "stdio", "-h").CombinedOutput()
-	if err != nil {
-		t.Fatalf("stdio -h: %v\n%s", err, out)
-	}
-	for _, want := range []string{"usage: tracegate stdio", "-config", "exit codes"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("stdio -h lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 // stdioTS is a TypeScript SDK client that launches `tracegate stdio` with
 // StdioClientTransport, lists the tools and calls one.
 const stdioTS = `
