@@ -21,9 +21,9 @@ import (
 // requests) reaches the client with the trace context of the gateway's
 // SERVER span for that call in _meta, in place of the backend's own.
 func TestRelayedMessagesCarryTraceContext(t *testing.T) {
-	// With a progress token the call takes the decoding path (tokens may
-	// need mapping); without one it is forwarded, and the gateway rewrites
-	// the _meta of what the backend sends on the call's stream.
+	// With a progress token and without one (the gateway maps tokens, so
+	// the backend's progress notifications are rewritten), the gateway
+	// rewrites the _meta of what the backend sends on the call's stream.
 	for _, progress := range []bool{true, false} {
 		name := "forwarded"
 		if progress {

@@ -229,8 +229,8 @@ func TestOAuthThroughGateway(t *testing.T) {
 }
 
 // TestSessionBelongsToItsCaller: a session opened with one caller's token
-// cannot be used with another's, on the decoding path and the forwarding
-// path alike (the go-sdk ties a session to TokenInfo.UserID).
+// cannot be used with another's: the session records the identity that
+// opened it.
 func TestSessionBelongsToItsCaller(t *testing.T) {
 	t.Parallel()
 	as := authtest.Start(t)
@@ -408,13 +408,13 @@ func linksTo(s sdktrace.ReadOnlySpan, traceID string) bool {
 }
 
 // TestTokenExchangeThroughGateway: a backend configured for RFC 8693 gets,
-// for each call, a token the issuer made from the caller's, on the
-// forwarding path and the decoding path alike; the gateway's own requests
+// for each call, a token the issuer made from the caller's, with content
+// capture off and on; the gateway's own requests
 // carry its own token; the caller's token never arrives.
 func TestTokenExchangeThroughGateway(t *testing.T) {
 	t.Parallel()
 	for _, decode := range []bool{false, true} {
-		t.Run(map[bool]string{false: "forwarding path", true: "decoding path"}[decode], func(t *testing.T) {
+		t.Run(map[bool]string{false: "capture off", true: "capture on"}[decode], func(t *testing.T) {
 			t.Parallel()
 			as := authtest.Start(t)
 			as.AddClient("tracegate", "gw-secret")
@@ -424,7 +424,7 @@ func TestTokenExchangeThroughGateway(t *testing.T) {
 				OAuth: &config.BackendOAuth{TokenURL: as.URL + "/token", ClientID: "tracegate", ClientSecret: "gw-secret", Audience: "http://rec.test/mcp", TokenExchange: true}})
 			cfg.Auth = config.Auth{OAuth: &config.OAuth{Issuer: as.URL, Audience: audience}}
 			cfg.Telemetry = config.Default().Telemetry
-			cfg.Telemetry.CaptureArguments = decode // the decoding path reads results
+			cfg.Telemetry.CaptureArguments = decode // spans record arguments and results
 			tel, err := telemetry.New(context.Background(), cfg.Telemetry, telemetry.Options{Getenv: func(string) string { return "" }})
 			if err != nil {
 				t.Fatal(err)

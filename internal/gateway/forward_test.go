@@ -154,8 +154,8 @@ func attr(s sdktrace.ReadOnlySpan, key string) (attribute.Value, bool) {
 
 // A tools/call is forwarded as bytes: the backend gets the client's
 // arguments and _meta keys exactly, the trace context of the gateway's
-// CLIENT span in both _meta and the headers, and the spans are those of
-// the decoding path.
+// CLIENT span in both _meta and the headers, over a JSON and an SSE
+// backend, for both protocol generations.
 func TestForwardedCallKeepsBytesAndTrace(t *testing.T) {
 	for _, mode := range []struct {
 		name     string

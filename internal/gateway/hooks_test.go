@@ -35,7 +35,7 @@ func hookRig(tb testing.TB, cfgs []config.Plugin) (*Gateway, *backend.Backend) {
 	return g, g.byName["files"]
 }
 
-// The raw-bytes fast path asks active() on every tools/call: with no
+// The pipeline asks active() on every tools/call: with no
 // plugin that applies, that must cost no allocation, on /mcp and on
 // /mcp/{backend}.
 func TestActiveDoesNotAllocate(t *testing.T) {
