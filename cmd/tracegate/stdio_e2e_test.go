@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,15 +20,15 @@ import (
 )
 
 // stdioConfig writes a configuration for `tracegate stdio`: the demo
-// weather server and a witness over HTTP, a deny plugin, and tracing to
-// recv.
-func stdioConfig(t *testing.T, recv *otlptest.Receiver, extra string) string {
+// weather server and a witness over HTTP, a deny plugin, tracing to recv,
+// and the admin listener on admin ("off" for none).
+func stdioConfig(t *testing.T, recv *otlptest.Receiver, admin string) string {
 	t.Helper()
 	weatherURL := startDemoHTTPBackends(t, recv.URL())
 	w := startWitness(t, witnessSpec{name: "w"}, recv.URL())
 	path := filepath.Join(t.TempDir(), "tracegate.yaml")
 	yaml := fmt.Sprintf(`
-admin_listen: "off"
+admin_listen: %q
 backends:
   - {name: weather, url: %s}
   - {name: w, url: %s}
@@ -35,7 +38,7 @@ telemetry:
   exporter: otlp
   otlp: {endpoint: %s}
   viewer: {enabled: false}
-%s`, weatherURL, w.url, recv.URL(), extra)
+`, admin, weatherURL, w.url, recv.URL())
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +65,8 @@ func metaOn(method string, meta mcp.Meta) mcp.Middleware {
 // Closing stdin ends the process with exit code 0, telemetry flushed.
 func TestStdioServesAnAgent(t *testing.T) {
 	recv := otlptest.NewReceiver(t)
-	path := stdioConfig(t, recv, "")
+	admin := freeAddr(t)
+	path := stdioConfig(t, recv, admin)
 	agent, tp := agentContext(true)
 
 	var mu sync.Mutex
@@ -149,6 +153,17 @@ func TestStdioServesAnAgent(t *testing.T) {
 		t.Errorf("log messages: got %q, want the backend's %q once", gotLogs, "working")
 	}
 
+	// The admin listener runs beside the stdio session.
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^tracegate_backend_up\{.*tracegate_backend_name="weather"\} 1$`).Match(metrics) {
+		t.Errorf("/metrics of the admin listener lacks tracegate_backend_up for weather:\n%s", grepLines(string(metrics), "tracegate_backend_up"))
+	}
+
 	if err := cs.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
@@ -217,7 +232,7 @@ func TestStdioFromTypeScriptClient(t *testing.T) {
 		t.Skip("node or interop's TypeScript SDK is missing (npm ci in interop/)")
 	}
 	recv := otlptest.NewReceiver(t)
-	path := stdioConfig(t, recv, "")
+	path := stdioConfig(t, recv, "off")
 	// Beside interop's node_modules, so that node resolves the SDK.
 	f, err := os.CreateTemp("../../interop", ".stdio-client-*.mjs")
 	if err != nil {
