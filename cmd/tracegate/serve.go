@@ -24,17 +24,8 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	data, err := os.ReadFile(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "tracegate: %v\n", err)
-		return exitFail
-	}
-	r := config.Check(data, os.Getenv)
-	if len(r.Errors) > 0 {
-		for _, e := range r.Errors {
-			fmt.Fprintln(stderr, problem{e.Line, e.Column, e.Path, e.Msg}.format(*path, ""))
-		}
-		fmt.Fprintf(stderr, "tracegate: %s: %d errors; nothing started\n", *path, len(r.Errors))
+	r := loadConfig(*path, stderr)
+	if r == nil {
 		return exitFail
 	}
 	ctx, stop := signalContext(stderr)
@@ -44,6 +35,26 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// loadConfig reads and checks the configuration file at path for a
+// command that runs the gateway. It reports every error, at file:line:column,
+// and returns nil when there is one.
+func loadConfig(path string, stderr io.Writer) *config.Result {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "tracegate: %v\n", err)
+		return nil
+	}
+	r := config.Check(data, os.Getenv)
+	if len(r.Errors) > 0 {
+		for _, e := range r.Errors {
+			fmt.Fprintln(stderr, problem{e.Line, e.Column, e.Path, e.Msg}.format(path, ""))
+		}
+		fmt.Fprintf(stderr, "tracegate: %s: %d errors; nothing started\n", path, len(r.Errors))
+		return nil
+	}
+	return r
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM; a second one

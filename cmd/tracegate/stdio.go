@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 
@@ -32,22 +31,13 @@ session is closed, telemetry flushed, and tracegate exits 0.`, stdout, stderr)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	data, err := os.ReadFile(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "tracegate: %v\n", err)
-		return exitFail
-	}
-	r := config.Check(data, os.Getenv)
-	if len(r.Errors) > 0 {
-		for _, e := range r.Errors {
-			fmt.Fprintln(stderr, problem{e.Line, e.Column, e.Path, e.Msg}.format(*path, ""))
-		}
-		fmt.Fprintf(stderr, "tracegate: %s: %d errors; nothing started\n", *path, len(r.Errors))
+	r := loadConfig(*path, stderr)
+	if r == nil {
 		return exitFail
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	if err := serveStdio(ctx, r.Config, stdin, stdout, stderr); err != nil {
+	if err := serveStdio(ctx, r.Config, r.Warnings, stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "tracegate: %v\n", err)
 		return exitFail
 	}
@@ -56,7 +46,7 @@ session is closed, telemetry flushed, and tracegate exits 0.`, stdout, stderr)
 
 // serveStdio runs the gateway for one client on in and out until in ends
 // or ctx is done, then shuts down as serve does.
-func serveStdio(ctx context.Context, cfg *config.Config, in io.Reader, out io.Writer, stderr io.Writer) error {
+func serveStdio(ctx context.Context, cfg *config.Config, warnings config.Errors, in io.Reader, out io.Writer, stderr io.Writer) error {
 	if cfg.Cluster != nil {
 		return errors.New("cluster: not used by tracegate stdio; remove the cluster section")
 	}
@@ -98,7 +88,7 @@ func serveStdio(ctx context.Context, cfg *config.Config, in io.Reader, out io.Wr
 		go func() { errc <- serveHTTP(adminSrv, ln) }()
 	}
 	rt.gateway.Start(ctx)
-	rt.logStart(cfg.Warnings())
+	rt.logStart(warnings)
 	log.Info("tracegate serving stdio", "admin", adminURL(rt.adminAddr, cfg.Admin.TLS), "backends", len(cfg.Backends))
 
 	st := newStdioFront(rt.gateway.Handler(), out, log)
