@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -158,20 +159,12 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			return fmt.Errorf("listen %s: %w", cfg.AdminListen, err)
 		}
 		rt.adminAddr = adminLn.Addr().String()
-		adminSrv := &http.Server{
-			Handler:           rt.adminHandler(hooks.admin),
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       adminReadTimeout,
-			WriteTimeout:      adminWriteTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          errorLog,
-		}
-		if adminSrv.TLSConfig, err = listenerTLS(cfg.Admin.TLS, log); err != nil {
+		adminSrv, err := rt.adminServer(hooks.admin, errorLog)
+		if err != nil {
 			adminLn.Close()
 			mcpSrv.Close()
 			rt.close(context.Background())
-			return fmt.Errorf("admin.tls: %w", err)
+			return err
 		}
 		servers = append(servers, adminSrv)
 		go func() { errc <- serveHTTP(adminSrv, adminLn) }()
@@ -217,6 +210,25 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		return errors.Join(serveErr, flushErr)
 	}
 	return flushErr
+}
+
+// adminServer is the admin listener's server, over TLS when admin.tls is
+// set; extra adds handlers to its mux.
+func (rt *runtime) adminServer(extra func(*http.ServeMux), errorLog *log.Logger) (*http.Server, error) {
+	srv := &http.Server{
+		Handler:           rt.adminHandler(extra),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+	var err error
+	if srv.TLSConfig, err = listenerTLS(rt.cfg.Admin.TLS, rt.log); err != nil {
+		return nil, fmt.Errorf("admin.tls: %w", err)
+	}
+	return srv, nil
 }
 
 // logStart logs the effective configuration, secrets redacted, and the

@@ -71,19 +71,10 @@ func serveStdio(ctx context.Context, cfg *config.Config, warnings config.Errors,
 			return fmt.Errorf("listen %s: %w", cfg.AdminListen, err)
 		}
 		rt.adminAddr = ln.Addr().String()
-		adminSrv = &http.Server{
-			Handler:           rt.adminHandler(nil),
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       adminReadTimeout,
-			WriteTimeout:      adminWriteTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		if adminSrv.TLSConfig, err = listenerTLS(cfg.Admin.TLS, log); err != nil {
+		if adminSrv, err = rt.adminServer(nil, slog.NewLogLogger(log.Handler(), slog.LevelWarn)); err != nil {
 			ln.Close()
 			rt.close(context.Background())
-			return fmt.Errorf("admin.tls: %w", err)
+			return err
 		}
 		go func() { errc <- serveHTTP(adminSrv, ln) }()
 	}
