@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/otlptest"
 )
 
 // demoMCPURL is the MCP endpoint of `tracegate demo`, which the README's
@@ -75,7 +76,7 @@ func TestReadmeConnectSnippets(t *testing.T) {
 
 	cfg := config.Default()
 	cfg.Telemetry.Viewer.Enabled = new(false)
-	cfg.Backends = []config.Backend{{Name: "weather", URL: startDemoHTTPBackends(t, ""), Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second)}}
+	cfg.Backends = []config.Backend{{Name: "weather", URL: startDemoHTTPBackends(t, otlptest.NewReceiver(t).URL()), Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second)}}
 	_, mcpURL, _ := runRuntime(t, cfg, io.Discard)
 
 	t.Run("curl", func(t *testing.T) {

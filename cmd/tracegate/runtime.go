@@ -41,6 +41,13 @@ type runtime struct {
 }
 
 func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*runtime, error) {
+	return newRuntimeTo(ctx, cfg, stderr, nil)
+}
+
+// newRuntimeTo is newRuntime with the stdout span exporter writing to
+// console (os.Stdout when nil): tracegate stdio gives it stderr, since its
+// stdout carries the protocol.
+func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Writer) (*runtime, error) {
 	log, err := telemetry.NewLogger(stderr, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -65,7 +72,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 		rt.store = traceview.New(traceview.Limits{MaxSpans: v.MaxSpans, MaxBytes: v.MaxBytes})
 		procs = append(procs, rt.store)
 	}
-	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log})
+	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log, Stdout: console})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}

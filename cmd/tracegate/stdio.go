@@ -54,7 +54,7 @@ func serveStdio(ctx context.Context, cfg *config.Config, warnings config.Errors,
 	// tokens and OAuth guard a network listener, which stdio has not.
 	hadAuth := len(cfg.Auth.BearerTokens) > 0 || cfg.Auth.OAuth != nil
 	cfg.Auth = config.Auth{}
-	rt, err := newRuntime(ctx, cfg, stderr)
+	rt, err := newRuntimeTo(ctx, cfg, stderr, stderr)
 	if err != nil {
 		return err
 	}

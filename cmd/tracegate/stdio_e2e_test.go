@@ -255,3 +255,47 @@ func TestStdioFromTypeScriptClient(t *testing.T) {
 		t.Errorf("TypeScript client printed %s, want Lisbon's forecast", out)
 	}
 }
+
+// TestStdioConsoleSpansGoToStderr: with the stdout span exporter, spans
+// are written to stderr, since stdout carries the protocol; the client
+// reads only JSON-RPC there.
+func TestStdioConsoleSpansGoToStderr(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracegate.yaml")
+	yaml := fmt.Sprintf(`
+admin_listen: "off"
+backends:
+  - {name: weather, url: %s}
+telemetry:
+  exporter: stdout
+  viewer: {enabled: false}
+`, startDemoHTTPBackends(t, otlptest.NewReceiver(t).URL()))
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(selfBin, "stdio", "-config", path)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, stderr)
+	}
+	for {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "weather_get_weather", Arguments: map[string]any{"city": "Oslo"}}); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatalf("weather_get_weather: %v\n%s", err, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cs.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Errorf("exit code %d, want 0\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr.String(), `"Name":"tools/call weather_get_weather"`) {
+		t.Errorf("stderr lacks the tools/call span:\n%s", stderr)
+	}
+}
