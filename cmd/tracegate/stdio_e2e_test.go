@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -297,5 +298,73 @@ telemetry:
 	}
 	if !strings.Contains(stderr.String(), `"Name":"tools/call weather_get_weather"`) {
 		t.Errorf("stderr lacks the tools/call span:\n%s", stderr)
+	}
+}
+
+// TestStdioEOFFinishesCallsInFlight: the client closes stdin while a call
+// is in flight; the call's result still reaches stdout, then the session
+// ends and tracegate exits 0.
+func TestStdioEOFFinishesCallsInFlight(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracegate.yaml")
+	yaml := fmt.Sprintf(`
+admin_listen: "off"
+backends:
+  - {name: weather, url: %s}
+telemetry: {exporter: none, viewer: {enabled: false}}
+`, startDemoHTTPBackends(t, otlptest.NewReceiver(t).URL()))
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(selfBin, "stdio", "-config", path)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(nil, 1<<20)
+	// answer sends msg and returns the line answering id.
+	answer := func(msg string, id int) string {
+		t.Helper()
+		io.WriteString(stdin, msg+"\n")
+		for lines.Scan() {
+			if strings.Contains(lines.Text(), fmt.Sprintf(`"id":%d,`, id)) {
+				return lines.Text()
+			}
+		}
+		t.Fatalf("no answer to id %d\n%s", id, stderr)
+		return ""
+	}
+	answer(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`, 1)
+	io.WriteString(stdin, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n")
+	for id := 2; !strings.Contains(answer(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`, id), id), "weather_slow_forecast"); id++ {
+		if id > 200 {
+			t.Fatalf("no weather_slow_forecast\n%s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The demo's slow_forecast takes 1.5s; stdin closes right after the call.
+	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1000,"method":"tools/call","params":{"name":"weather_slow_forecast","arguments":{"city":"Lisbon"}}}`+"\n")
+	stdin.Close()
+	var got string
+	for lines.Scan() {
+		if strings.Contains(lines.Text(), `"id":1000,`) {
+			got = lines.Text()
+		}
+	}
+	if !strings.Contains(got, `"result"`) || !strings.Contains(got, "Lisbon") {
+		t.Errorf("the call in flight at EOF: got %q, want its result\n%s", got, stderr)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit: %v, want 0\n%s", err, stderr)
 	}
 }
