@@ -120,7 +120,7 @@ func TestRedactURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"http://h:1/mcp", "http://h:1/mcp"},
-		{"https://user:pw@h/mcp?api_key=secret&x=1", "https://user:xxxxx@h/mcp?api_key=xxxxx&x=xxxxx"},
+		{"https://user:pw@h/mcp?api_key=secret&x=1", "https://REDACTED@h/mcp?api_key=REDACTED&x=1"},
 	}
 	for _, tc := range tests {
 		u, err := parseEndpoint(tc.in)

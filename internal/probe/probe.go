@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/tracegate/tracegate/internal/redact"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -537,19 +538,9 @@ func (r *runner) serverAttrs() []attribute.KeyValue {
 	}
 }
 
-// redactURL hides the password and query values, which often carry API
-// keys, so that reports can be logged.
-func redactURL(u *url.URL) string {
-	c := *u
-	if c.RawQuery != "" {
-		q := c.Query()
-		for k := range q {
-			q[k] = []string{"xxxxx"}
-		}
-		c.RawQuery = q.Encode()
-	}
-	return c.Redacted()
-}
+// redactURL hides user info and credential-looking query values, so that
+// reports can be logged: the one redaction of package redact.
+func redactURL(u *url.URL) string { return redact.URL(u.String()) }
 
 // clientInfo identifies the probe in initialize and in stateless _meta.
 func clientInfo() map[string]any {
