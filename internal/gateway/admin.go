@@ -1,9 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
-	"net/http"
-
 	"github.com/tracegate/tracegate/internal/backend"
 )
 
@@ -35,22 +32,4 @@ func (g *Gateway) Readiness() Readiness {
 		r.Status = "unavailable"
 	}
 	return r
-}
-
-// RegisterAdmin adds /healthz and /readyz to mux.
-func (g *Gateway) RegisterAdmin(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		rd := g.Readiness()
-		w.Header().Set("Content-Type", "application/json")
-		if rd.Status == "unavailable" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(rd)
-	})
 }

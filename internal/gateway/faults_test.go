@@ -42,9 +42,15 @@ func calm() gateway.Options { return gateway.Options{KeepAlive: calmKeepAlive} }
 
 func startAdmin(t *testing.T, gw *testGateway) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	gw.gw.RegisterAdmin(mux)
-	srv := httptest.NewServer(mux)
+	// /readyz as the admin listener serves it to an authenticated caller:
+	// the gateway's readiness, 503 when no backend is ready.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		rd := gw.gw.Readiness()
+		if rd.Status == "unavailable" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(rd)
+	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
