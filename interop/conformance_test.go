@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -32,21 +31,8 @@ const conformanceJS = "node_modules/@modelcontextprotocol/conformance/dist/index
 func requireConformance(t *testing.T) string {
 	t.Helper()
 	node, _ := filepath.Abs("node_modules/.bin/node")
-	missing := ""
-	for _, p := range []string{node, conformanceJS} {
-		if _, err := os.Stat(p); err != nil {
-			missing = p + " is missing (run `npm ci` in interop/)"
-			break
-		}
-	}
-	if missing == "" {
-		return node
-	}
-	if os.Getenv("TRACEGATE_REQUIRE_INTEROP") == "1" {
-		t.Fatalf("TRACEGATE_REQUIRE_INTEROP=1 but %s", missing)
-	}
-	t.Skipf("skipping the conformance suite: %s", missing)
-	return ""
+	requireFiles(t, "the conformance suite", "node_modules/.bin/node", conformanceJS)
+	return node
 }
 
 // buildEverythingServer builds the go-sdk's conformance server, at the

@@ -40,26 +40,30 @@ const everythingJS = "node_modules/@modelcontextprotocol/server-everything/dist/
 func requireNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	missing := ""
-	switch {
-	case err != nil:
-		missing = "node is not on PATH"
-	default:
-		for _, p := range []string{"node_modules/@modelcontextprotocol/sdk/package.json", everythingJS} {
-			if _, err := os.Stat(p); err != nil {
-				missing = "interop/" + p + " is missing (run `npm ci` in interop/)"
-				break
-			}
+	if err != nil {
+		skipOrFail(t, "the TypeScript interop tests", "node is not on PATH")
+	}
+	requireFiles(t, "the TypeScript interop tests", "node_modules/@modelcontextprotocol/sdk/package.json", everythingJS)
+	return node
+}
+
+// requireFiles skips what (fails it with TRACEGATE_REQUIRE_INTEROP=1)
+// when a file npm ci installs is missing.
+func requireFiles(t *testing.T, what string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			skipOrFail(t, what, "interop/"+p+" is missing (run `npm ci` in interop/)")
 		}
 	}
-	if missing == "" {
-		return node
-	}
+}
+
+func skipOrFail(t *testing.T, what, missing string) {
+	t.Helper()
 	if os.Getenv("TRACEGATE_REQUIRE_INTEROP") == "1" {
 		t.Fatalf("TRACEGATE_REQUIRE_INTEROP=1 but %s", missing)
 	}
-	t.Skipf("skipping the TypeScript interop tests: %s; set TRACEGATE_REQUIRE_INTEROP=1 to make this an error", missing)
-	return ""
+	t.Skipf("skipping %s: %s; set TRACEGATE_REQUIRE_INTEROP=1 to make this an error", what, missing)
 }
 
 // startGateway runs a gateway in-process with two backends: the Go weather
