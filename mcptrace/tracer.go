@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -306,3 +307,37 @@ func (o Outcome) outcome() outcome {
 func formatCode(code int64) string { return strconv.FormatInt(code, 10) }
 
 func withAttrs(a []attribute.KeyValue) metric.RecordOption { return metric.WithAttributes(a...) }
+
+// sessionCarrier is the propagator a SessionContext is kept with outside
+// the process: W3C trace context and baggage, whatever propagator the
+// tracer uses, since the fields are read back by this package alone.
+var sessionCarrier = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// Fields returns the session context as W3C header values (traceparent,
+// tracestate, baggage), so that a session can be kept outside the process
+// (another replica of a server restores it with [SessionContextFromFields]).
+// It returns nil for a nil SessionContext.
+func (s *SessionContext) Fields() map[string]string {
+	if s == nil {
+		return nil
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), s.parent)
+	ctx = baggage.ContextWithBaggage(ctx, s.baggage)
+	c := propagation.MapCarrier{}
+	sessionCarrier.Inject(ctx, c)
+	return c
+}
+
+// SessionContextFromFields restores what [SessionContext.Fields] returned;
+// nil when fields hold no valid trace context.
+func SessionContextFromFields(fields map[string]string) *SessionContext {
+	if len(fields) == 0 {
+		return nil
+	}
+	ctx := sessionCarrier.Extract(context.Background(), propagation.MapCarrier(fields))
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	return &SessionContext{parent: sc, baggage: baggage.FromContext(ctx)}
+}

@@ -367,6 +367,13 @@ type Cluster struct {
 	// AdvertiseURL is required: the http or https base URL at which the
 	// other replicas reach this one's MCP listener.
 	AdvertiseURL string `yaml:"advertise_url"`
+	// Secret authenticates forwards between replicas. If empty, a key
+	// derived from redis_url (with its password) is used: set one when
+	// Redis has no password and the replicas' network is shared.
+	Secret string `yaml:"secret"`
+	// Timeout bounds each Redis operation (default 250ms): no request
+	// waits on Redis longer.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Duration is a time.Duration decoded from strings such as "30s" or

@@ -51,6 +51,9 @@ func (c *Config) Redacted() *Config {
 		cl := *c.Cluster
 		cl.RedisURL = redactURL(cl.RedisURL)
 		cl.AdvertiseURL = redactURL(cl.AdvertiseURL)
+		if cl.Secret != "" {
+			cl.Secret = Redacted
+		}
 		r.Cluster = &cl
 	}
 	return &r

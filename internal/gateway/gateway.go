@@ -30,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/backend"
+	"github.com/tracegate/tracegate/internal/cluster"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/httplimit"
 	"github.com/tracegate/tracegate/internal/plugin"
@@ -75,6 +76,10 @@ type Options struct {
 	// Plugins is the policy chain run around tools/call, prompts/get and
 	// resources/read, inside the SERVER span. If nil, no plugin runs.
 	Plugins *plugin.Chain
+	// Cluster, when set, shares the gateway's client sessions with the
+	// other replicas of the cluster (see package cluster). The caller
+	// starts and closes it.
+	Cluster *cluster.Cluster
 }
 
 // Gateway is the running virtual server.
@@ -89,6 +94,7 @@ type Gateway struct {
 	single map[string]*front
 
 	sessions *sessionTable
+	replicas *replicas // nil without Options.Cluster
 	flight   *flight
 	levels   *logLevels
 	subs     *subscriptions
@@ -116,6 +122,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		single:   map[string]*front{},
 		sessions: newSessionTable(),
 		flight:   newFlight(),
+	}
+	if opts.Cluster != nil {
+		g.replicas = newReplicas(g, opts.Cluster)
+		opts.Cluster.OnRecover(g.replicas.recovered)
 	}
 	g.levels = newLogLevels(g)
 	g.subs = newSubscriptions(g)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/auth"
+	"github.com/tracegate/tracegate/internal/cluster"
 	"github.com/tracegate/tracegate/internal/wire"
 )
 
@@ -69,10 +70,16 @@ func (g *Gateway) buildHandler() http.Handler {
 		})
 	}
 	h = authn.Middleware(auth.ClientCertificates(h))
-	if paths := authn.MetadataPaths(); len(paths) > 0 {
+	paths := authn.MetadataPaths()
+	if len(paths) > 0 || g.replicas != nil {
 		outer := http.NewServeMux()
 		for _, p := range paths {
 			outer.Handle(p, authn.MetadataHandler())
+		}
+		if g.replicas != nil {
+			// Forwards between replicas carry the cluster's key, not a
+			// client's token.
+			outer.Handle(cluster.ForwardPath, g.replicas.c.Handler(g.replicas.serveForward))
 		}
 		outer.Handle("/", h)
 		h = outer
@@ -124,7 +131,12 @@ func (g *Gateway) endpoint(pick func(*http.Request) *front) http.Handler {
 // such session on this endpoint) or 403 (another caller's) and returns
 // nil.
 func (g *Gateway) sessionOf(w http.ResponseWriter, r *http.Request, f *front) *session {
-	s := g.sessions.get(r.Header.Get("Mcp-Session-Id"))
+	s, err := g.lookup(r, r.Header.Get("Mcp-Session-Id"))
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return nil
+	}
 	if s == nil || s.front != f {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return nil
@@ -134,6 +146,17 @@ func (g *Gateway) sessionOf(w http.ResponseWriter, r *http.Request, f *front) *s
 		return nil
 	}
 	return s
+}
+
+// lookup finds a stateful session: here, or, with replicas, in Redis. It
+// returns nil, nil when there is no such session, and an error when it
+// can't tell.
+func (g *Gateway) lookup(r *http.Request, id string) (*session, error) {
+	s := g.sessions.get(id)
+	if s == nil && g.replicas != nil && id != "" {
+		return g.replicas.restore(r.Context(), id)
+	}
+	return s, nil
 }
 
 // ownedBy reports whether r comes from the caller that opened s: a
@@ -263,7 +286,12 @@ func (g *Gateway) servePost(w http.ResponseWriter, r *http.Request, f *front) {
 // the session is not there or not the caller's, it answers the client
 // (with id, the request's) and returns false.
 func (g *Gateway) namedSession(w http.ResponseWriter, r *http.Request, f *front, id []byte) (*session, bool) {
-	s := g.sessions.get(r.Header.Get("Mcp-Session-Id"))
+	s, err := g.lookup(r, r.Header.Get("Mcp-Session-Id"))
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, wire.AppendError(nil, id, codeInternalError, "tracegate: "+err.Error()+"; try again", nil))
+		return nil, false
+	}
 	if s == nil || s.front != f {
 		writeJSON(w, http.StatusNotFound, wire.AppendError(nil, id, codeInvalidRequest, "session not found", nil))
 		return nil, false
@@ -303,6 +331,9 @@ func (g *Gateway) serveGet(w http.ResponseWriter, r *http.Request, f *front) {
 		return
 	}
 	defer s.streamEnded(out)
+	if g.replicas != nil {
+		g.replicas.streamOpened(s)
+	}
 	s.streams.Add(1)
 	defer func() { s.touch(); s.streams.Add(-1) }()
 	sw := startStream(w)
@@ -339,9 +370,12 @@ func (g *Gateway) serveDelete(w http.ResponseWriter, r *http.Request, f *front) 
 	if s == nil {
 		return
 	}
-	if !g.endSession(s.id) {
+	if !g.endSession(s.id, true) {
 		http.Error(w, "session not found", http.StatusNotFound)
 		return
+	}
+	if g.replicas != nil {
+		g.replicas.ended(r.Context(), s.id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

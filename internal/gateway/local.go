@@ -80,6 +80,9 @@ func (rq *request) setLevel() ([]byte, error) {
 	}
 	rq.s.level.Store(int32(sev) + 1)
 	rq.g.levels.recompute()
+	if rq.g.replicas != nil {
+		rq.g.replicas.changed(rq.ctx, rq.s)
+	}
 	return []byte("{}"), nil
 }
 
@@ -102,6 +105,20 @@ func (rq *request) subscribe(on bool) ([]byte, error) {
 	}
 	if err := rq.g.subs.set(rq.ctx, rq.s, b, uri, on); err != nil {
 		return nil, err
+	}
+	if rq.g.replicas != nil {
+		s := rq.s
+		s.mu.Lock()
+		if s.subURIs == nil {
+			s.subURIs = map[string]bool{}
+		}
+		if on {
+			s.subURIs[uri] = true
+		} else {
+			delete(s.subURIs, uri)
+		}
+		s.mu.Unlock()
+		rq.g.replicas.changed(rq.ctx, s)
 	}
 	return []byte("{}"), nil
 }
@@ -140,7 +157,7 @@ func (rq *request) listen() ([]byte, error) {
 	s.streams.Add(1)
 	s.touch()
 	rq.g.sessions.add(s)
-	defer rq.g.endSession(s.id)
+	defer rq.g.endSession(s.id, true)
 	for _, uri := range uris {
 		if b := rq.f.view().resource(uri); b != nil && b.Catalog().Init.Caps.Subscribe {
 			if err := rq.g.subs.set(rq.ctx, s, b, uri, true); err != nil {

@@ -124,12 +124,19 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, f *front, s *s
 		}
 		out = wire.AppendResponse(make([]byte, 0, len(result)+len(m.ID)+32), m.ID, result)
 	}
-	rq.rp.finish(out, http.StatusOK)
-	if sp != nil {
-		if m.Method == "initialize" && err == nil && rq.s != nil {
+	if m.Method == "initialize" && err == nil && rq.s != nil {
+		// The session is complete before the client learns its id: the
+		// context it keeps, and, with replicas, its record in Redis.
+		if sp != nil {
 			rq.outcome.ProtocolVersion = rq.s.version
 			rq.s.trace = sp.SessionContext()
 		}
+		if g.replicas != nil {
+			g.replicas.save(ctx, rq.s)
+		}
+	}
+	rq.rp.finish(out, http.StatusOK)
+	if sp != nil {
 		sp.End(ctx, rq.outcome)
 	}
 }
@@ -270,8 +277,9 @@ func (g *Gateway) notification(r *http.Request, s *session, m *wire.Message) {
 	case "notifications/cancelled":
 		id := wire.Get(m.Params, "requestId")
 		reason, _ := wire.GetString(m.Params, "reason")
-		if id != nil {
-			g.flight.cancel(s, id, reason)
+		if id != nil && !g.flight.cancel(s, id, reason) && g.replicas != nil {
+			// Not running here: on another replica, perhaps.
+			g.replicas.forwardCancel(r.Context(), s, id, reason)
 		}
 	case "notifications/roots/list_changed":
 		g.rootsChanged(r.Context(), s)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -110,17 +111,20 @@ func (fl *flight) end(c *call) {
 }
 
 // cancel cancels the call a client's notifications/cancelled names,
-// keeping its reason for the backend.
-func (fl *flight) cancel(s *session, id []byte, reason string) {
+// keeping its reason for the backend. It reports whether the call is in
+// flight here.
+func (fl *flight) cancel(s *session, id []byte, reason string) bool {
 	fl.mu.Lock()
 	c := fl.byClient[clientKey{s.id, string(id)}]
 	fl.mu.Unlock()
-	if c != nil {
-		if len(reason) > maxNameLen {
-			reason = reason[:maxNameLen]
-		}
-		c.cancel(cancelReason(reason))
+	if c == nil {
+		return false
 	}
+	if len(reason) > maxNameLen {
+		reason = reason[:maxNameLen]
+	}
+	c.cancel(cancelReason(reason))
+	return true
 }
 
 // callers returns the calls in flight on bs.
@@ -350,7 +354,11 @@ func (g *Gateway) ask(bs *backend.Session, m *wire.Message, c *call) {
 		g.refuse(bs, m, codeMethodNotFound, "tracegate: the client does not support "+m.Method)
 		return
 	}
-	id := "tgs-" + strconv.FormatUint(g.flight.seq.Add(1), 10)
+	n := strconv.FormatUint(g.flight.seq.Add(1), 10)
+	id := "tgs-" + n
+	if g.replicas != nil {
+		id = g.replicas.askID(n)
+	}
 	g.flight.mu.Lock()
 	if len(g.flight.asks) >= maxAsks {
 		g.flight.mu.Unlock()
@@ -394,8 +402,34 @@ func (g *Gateway) answerBackend(bs *backend.Session, msg []byte) {
 }
 
 // answer passes a client's answer to a backend's request back to that
-// backend, under the backend's id.
+// backend, under the backend's id; with replicas, to the replica whose
+// backend asked.
 func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, s *session, m *wire.Message) {
+	err := g.relayAnswer(r.Context(), s, m)
+	if err == errNoAsk && g.replicas != nil && s != nil {
+		var forwarded bool
+		if forwarded, err = g.replicas.forwardAnswer(r.Context(), s, m); !forwarded {
+			err = errNoAsk
+		}
+	}
+	switch {
+	case err == errNoAsk:
+		// An answer to nothing pending (late, or not ours): accepted and
+		// dropped, as a server does with a response it no longer awaits.
+		w.WriteHeader(http.StatusAccepted)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadGateway)
+	default:
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// errNoAsk: no backend request of s waits here under the answer's id.
+var errNoAsk = errors.New("no such request is waiting")
+
+// relayAnswer passes s's answer m to the backend request waiting under
+// m's id here.
+func (g *Gateway) relayAnswer(ctx context.Context, s *session, m *wire.Message) error {
 	id := wire.IDString(m.ID)
 	g.flight.mu.Lock()
 	a := g.flight.asks[id]
@@ -406,18 +440,14 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, s *session, m *
 	}
 	g.flight.mu.Unlock()
 	if a == nil {
-		// An answer to nothing pending (late, or not ours): accepted and
-		// dropped, as a server does with a response it no longer awaits.
-		w.WriteHeader(http.StatusAccepted)
-		return
+		return errNoAsk
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.bs.Backend().Timeout())
+	ctx, cancel := context.WithTimeout(ctx, a.bs.Backend().Timeout())
 	defer cancel()
 	if err := a.bs.Forward(ctx, m.WithID(a.backendID)); err != nil {
-		http.Error(w, "relaying the answer to backend "+a.bs.Backend().Name()+" failed", http.StatusBadGateway)
-		return
+		return errors.New("relaying the answer to backend " + a.bs.Backend().Name() + " failed")
 	}
-	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // traced gives a message relayed to a client on behalf of a request the

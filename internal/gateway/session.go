@@ -46,14 +46,16 @@ type session struct {
 	listens  listenSet
 
 	initialized atomic.Bool
+	dirty       atomic.Bool  // changed while the cluster's Redis was down
 	level       atomic.Int32 // severity+1 of logging/setLevel; 0: none set
 	last        atomic.Int64 // unix nanoseconds of the last request
 	streams     atomic.Int32 // open streams (GET, and calls answering over SSE)
 
-	mu     sync.Mutex
-	out    chan []byte   // the GET stream's queue; nil while no GET stream is open
-	stop   chan struct{} // closes the GET stream
-	closed bool
+	mu      sync.Mutex
+	subURIs map[string]bool // resources subscribed to, for the session's record (replicas)
+	out     chan []byte     // the GET stream's queue; nil while no GET stream is open
+	stop    chan struct{}   // closes the GET stream
+	closed  bool
 }
 
 // clientCaps are the client capabilities the gateway acts on.
@@ -124,6 +126,13 @@ func (s *session) notify(method string, msg []byte) bool {
 		msg = wire.AppendRequest(nil, nil, m.Method, wire.AppendParams(nil, m.Params, nil, meta))
 	}
 	return s.deliver(msg)
+}
+
+// hasStream reports whether the session's GET stream is open here.
+func (s *session) hasStream() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out != nil
 }
 
 // openStream makes the session's GET stream; false if one is open.
@@ -223,8 +232,10 @@ func (t *sessionTable) each(fn func(*session)) {
 }
 
 // endSession forgets a session: its stream closes, its per-client backend
-// sessions close, its subscriptions and log level are dropped.
-func (g *Gateway) endSession(id string) bool {
+// sessions close, its subscriptions and log level are dropped. done says
+// the session itself ended (rather than this replica of a cluster letting
+// go of it), for the session duration metric.
+func (g *Gateway) endSession(id string, done bool) bool {
 	s := g.sessions.remove(id)
 	if s == nil {
 		return false
@@ -242,7 +253,7 @@ func (g *Gateway) endSession(id string) bool {
 	if s.level.Load() != 0 {
 		g.levels.recompute()
 	}
-	if g.opts.Server != nil {
+	if done && g.opts.Server != nil {
 		g.opts.Server.SessionDone(s.start, s.version, s.header)
 	}
 	return true
@@ -264,7 +275,13 @@ func (g *Gateway) reap(ctx context.Context, idle time.Duration) {
 				}
 			})
 			for _, id := range stale {
-				g.endSession(id)
+				// With replicas, a session idle here may be in use on
+				// another: Redis forgets it on its own when it is idle
+				// everywhere.
+				g.endSession(id, g.replicas == nil)
+			}
+			if g.replicas != nil {
+				g.replicas.renew(ctx)
 			}
 			g.flight.sweepAsks(10 * time.Minute)
 			if len(stale) > 0 {

@@ -77,6 +77,13 @@ func (sb *subscriptions) set(ctx context.Context, s *session, b *backend.Backend
 	return nil
 }
 
+// has reports whether s is subscribed to uri at b here.
+func (sb *subscriptions) has(s *session, b *backend.Backend, uri string) bool {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.byBackend[b][uri][s]
+}
+
 // updated passes a backend's notifications/resources/updated to the client
 // sessions subscribed to uri there.
 func (sb *subscriptions) updated(bs *backend.Session, uri string, msg []byte) {
