@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/auth"
@@ -36,6 +37,7 @@ type runtime struct {
 	// sets it.
 	limits   *httplimit.Concurrency
 	refusals *httplimit.Refusals // counts every request refused for a limit
+	redis    *redis.Client       // cluster.redis_url's, once opened; see redisClient
 
 	mcpAddr, adminAddr string
 }
@@ -78,13 +80,20 @@ func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Wr
 	}
 	// Plugin spans are children of the SERVER span, so they come from the
 	// same tracer provider.
-	chain, err := plugin.New(cfg.Plugins, plugin.Options{TracerProvider: rt.tel.TracerProvider, Logger: log})
+	popts := plugin.Options{TracerProvider: rt.tel.TracerProvider, MeterProvider: rt.tel.MeterProvider, Logger: log}
+	if err := rt.shareRateLimits(&popts); err != nil {
+		rt.tel.Shutdown(context.Background())
+		return nil, err
+	}
+	chain, err := plugin.New(cfg.Plugins, popts)
 	if err != nil {
+		rt.closeCluster()
 		rt.tel.Shutdown(context.Background())
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	rt.gateway, err = gateway.New(cfg, rt.gatewayOptions(chain))
 	if err != nil {
+		rt.closeCluster()
 		rt.tel.Shutdown(context.Background())
 		return nil, err
 	}
@@ -166,6 +175,7 @@ func (rt *runtime) flushTelemetry() error {
 
 func (rt *runtime) close(ctx context.Context) {
 	rt.gateway.Close()
+	rt.closeCluster()
 	if err := rt.tel.Shutdown(ctx); err != nil {
 		rt.log.Warn("flushing telemetry", "error", err)
 	}

@@ -203,6 +203,7 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		}
 	}
 	rt.gateway.Close()
+	rt.closeCluster()
 	// Telemetry last, with a deadline of its own: the spans of the calls
 	// that just finished are in its queue.
 	flushErr := rt.flushTelemetry()

@@ -85,6 +85,9 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SharedLimiter != nil {
+		opts.shared = newSharedLimits(opts)
+	}
 	c := &Chain{logger: opts.Logger}
 	if opts.TracerProvider != nil {
 		c.tracer = opts.TracerProvider.Tracer(tracerName)

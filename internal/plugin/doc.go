@@ -23,7 +23,9 @@
 //	allow      patterns: [glob, ...]   required; deny names matching none.
 //	ratelimit  rate: 20/s | 100/m | 1000/h (required), burst: n (default: the
 //	           rate per second, rounded up), per: session | tool |
-//	           session+tool | global (default session)
+//	           session+tool | subject | subject+tool | global (default
+//	           session); with [Options.SharedLimiter] the buckets are the
+//	           replicas' common ones, and its own stand in while it fails
 //	redact     patterns: [email, bearer_token, aws_access_key, credit_card,
 //	           jwt], regex: [expr | {name, pattern}, ...], replacement
 //	           (default [REDACTED]), apply_to: [arguments, results] (default both)

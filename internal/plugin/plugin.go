@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/internal/config"
@@ -107,4 +108,24 @@ type Options struct {
 	Registry Registry
 	// Now is the clock for rate limits. If nil, time.Now.
 	Now func() time.Time
+	// MeterProvider makes the plugins' metrics (tracegate.ratelimit.fallbacks).
+	// If nil, none are recorded.
+	MeterProvider metric.MeterProvider
+
+	// SharedLimiter, if set, holds the ratelimit plugins' buckets for every
+	// replica, so a limit holds across them. While it fails, each plugin
+	// limits calls with its own buckets, as it does when SharedLimiter is
+	// nil.
+	SharedLimiter SharedLimiter
+	// SharedLimiterTimeout bounds each call to SharedLimiter, and so how
+	// long it can hold a request; a call it cuts is limited locally. If
+	// zero, DefaultSharedLimiterTimeout.
+	SharedLimiterTimeout time.Duration
+	// SharedLimiterRetry is how often, while SharedLimiter is failing, one
+	// call tries it again; the others are limited locally at once. If zero,
+	// DefaultSharedLimiterRetry.
+	SharedLimiterRetry time.Duration
+
+	// shared is New's one sharedLimits for all the chain's plugins.
+	shared *sharedLimits
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/config"
 )
@@ -19,7 +21,9 @@ import (
 const maxBuckets = 100_000
 
 // rateLimitPlugin is a token bucket per key: each call takes one token,
-// tokens come back at rate per second up to burst.
+// tokens come back at rate per second up to burst. With a shared limiter
+// the buckets are the replicas' common ones, and its own only stand in
+// while the shared limiter fails.
 type rateLimitPlugin struct {
 	rate  float64 // tokens per second
 	burst float64
@@ -27,6 +31,12 @@ type rateLimitPlugin struct {
 	spec  string // the configured rate, for reasons
 	now   func() time.Time
 	limit int // maxBuckets; tests lower it
+
+	shared *sharedLimits // nil: limits are this process's own
+	// scope prefixes the keys in the shared limiter: the plugin's name and
+	// per, which are the same on every replica with the same config.
+	scope         string
+	fallbackAttrs metric.AddOption
 
 	mu        sync.Mutex
 	buckets   map[string]*bucket
@@ -78,6 +88,14 @@ func newRateLimit(cfg config.Plugin, opts Options) (Plugin, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if opts.SharedLimiter != nil {
+		p.shared = opts.shared
+		if p.shared == nil { // built outside New
+			p.shared = newSharedLimits(opts)
+		}
+		p.scope = cfg.Name + "\x00" + p.per + "\x00"
+		p.fallbackAttrs = fallbackAttrs(cfg.Name)
 	}
 	return p, nil
 }
@@ -132,10 +150,27 @@ func (p *rateLimitPlugin) key(ctx context.Context, call *Call) string {
 }
 
 func (p *rateLimitPlugin) Handle(ctx context.Context, call *Call) (Outcome, error) {
-	wait := p.take(p.key(ctx, call))
+	key := p.key(ctx, call)
+	var wait time.Duration
+	ok, retry, shared := p.takeShared(ctx, key)
+	switch {
+	case shared && !ok:
+		wait = max(roundWait(retry), time.Millisecond)
+	case shared:
+	case p.shared != nil && ctx.Err() != nil:
+		// The call cannot go on: it spends no token, and the chain
+		// reports why.
+		return Outcome{}, ctx.Err()
+	default:
+		if p.shared != nil {
+			p.shared.countFallback(ctx, p.fallbackAttrs)
+		}
+		wait = p.take(key)
+	}
 	if wait == 0 {
 		return Outcome{}, nil
 	}
+	// The same reason in both modes: clients cannot tell them apart.
 	return Outcome{
 		Decision:   Deny,
 		Reason:     fmt.Sprintf("rate limit of %s per %s exceeded, retry after %v", p.spec, p.per, wait),
@@ -143,9 +178,17 @@ func (p *rateLimitPlugin) Handle(ctx context.Context, call *Call) (Outcome, erro
 	}, nil
 }
 
-// take spends a token for key, or returns how long until one is there,
-// rounded up to the millisecond, or to the second beyond ten seconds so the
-// message stays readable.
+// takeShared asks the shared limiter; shared is false when there is none
+// or it has no answer, and the plugin's own bucket must decide.
+func (p *rateLimitPlugin) takeShared(ctx context.Context, key string) (ok bool, retryAfter time.Duration, shared bool) {
+	if p.shared == nil {
+		return false, 0, false
+	}
+	return p.shared.take(ctx, p.scope+key, p.rate, int(p.burst))
+}
+
+// take spends a token for key, or returns how long until one is there
+// (see roundWait).
 func (p *rateLimitPlugin) take(key string) time.Duration {
 	now := p.now()
 	p.mu.Lock()
@@ -167,7 +210,12 @@ func (p *rateLimitPlugin) take(key string) time.Duration {
 		b.tokens--
 		return 0
 	}
-	wait := time.Duration((1 - b.tokens) / p.rate * float64(time.Second))
+	return roundWait(time.Duration((1 - b.tokens) / p.rate * float64(time.Second)))
+}
+
+// roundWait rounds a wait up to the millisecond, or to the second beyond
+// ten seconds so the message stays readable.
+func roundWait(wait time.Duration) time.Duration {
 	unit := time.Millisecond
 	if wait > 10*time.Second {
 		unit = time.Second
