@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tracegate/tracegate/internal/cluster"
-	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/redact"
 )
@@ -23,62 +21,45 @@ func (rt *runtime) shareRateLimits(opts *plugin.Options) error {
 	if rt.cfg.Cluster == nil {
 		return nil
 	}
-	c, err := rt.redisClient()
+	c, err := rt.openCluster()
 	if err != nil {
 		return err
 	}
-	opts.SharedLimiter = cluster.NewRateLimiter(c)
+	opts.SharedLimiter = cluster.NewRateLimiter(c.Redis())
 	return nil
 }
 
-// redisClient is the client for cluster.redis_url, made on first use;
-// closeCluster closes it.
-func (rt *runtime) redisClient() (*redis.Client, error) {
-	if rt.redis != nil {
-		return rt.redis, nil
+// openCluster makes the replica's cluster membership, once, for
+// cluster.redis_url; serve starts it, and closeCluster ends it. Sessions
+// and rate limits share its one Redis client.
+func (rt *runtime) openCluster() (*cluster.Cluster, error) {
+	if rt.cluster != nil {
+		return rt.cluster, nil
 	}
-	o, err := redisOptions(rt.cfg.Cluster)
+	opts := cluster.Options{Logger: rt.log}
+	if rt.tel != nil {
+		opts.TracerProvider, opts.MeterProvider = rt.tel.TracerProvider, rt.tel.MeterProvider
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c, err := cluster.New(*rt.cfg.Cluster, opts)
 	if err != nil {
 		return nil, err
 	}
 	// go-redis logs its pool's dial failures itself; they belong in the
 	// gateway's log, which already says when Redis is down.
-	redis.SetLogger(redisLogger{rt.log})
-	rt.redis = redis.NewClient(o)
-	return rt.redis, nil
+	redis.SetLogger(redisLogger{opts.Logger})
+	rt.cluster = c
+	return c, nil
 }
 
-// closeCluster closes the Redis client, if any; it may be called twice.
+// closeCluster leaves the cluster, if any; it may be called twice.
 func (rt *runtime) closeCluster() {
-	if rt.redis != nil {
-		rt.redis.Close()
-		rt.redis = nil
+	if rt.cluster != nil {
+		rt.cluster.Close()
+		rt.cluster = nil
 	}
-}
-
-// redisOptions reads cluster.redis_url for go-redis. Its errors never
-// carry the URL's password.
-func redisOptions(cl *config.Cluster) (*redis.Options, error) {
-	o, err := redis.ParseURL(cl.RedisURL)
-	if err != nil {
-		var secret string
-		if u, perr := url.Parse(cl.RedisURL); perr == nil {
-			secret, _ = u.User.Password()
-		}
-		return nil, fmt.Errorf("cluster.redis_url %s: %s", redact.URL(cl.RedisURL), redact.Error(err, secret))
-	}
-	// Each call to Redis is bounded by its context (a rate limit's is
-	// 50 ms), not by the client's default 3 s read timeout.
-	o.ContextTimeoutEnabled = true
-	// One retry (for a pooled connection that Redis closed) and one dial
-	// per attempt: callers retry on their own schedule, and a refused
-	// connection reaches them as such, not as the timeout of go-redis's
-	// retries. ?max_retries= in the URL still applies.
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1
-	}
-	o.DialerRetries = 1
-	return o, nil
 }
 
 // redisLogger passes go-redis's own log lines to the gateway's log at

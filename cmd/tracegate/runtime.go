@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
+	"github.com/tracegate/tracegate/internal/cluster"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/httplimit"
@@ -37,7 +37,7 @@ type runtime struct {
 	// sets it.
 	limits   *httplimit.Concurrency
 	refusals *httplimit.Refusals // counts every request refused for a limit
-	redis    *redis.Client       // cluster.redis_url's, once opened; see redisClient
+	cluster  *cluster.Cluster    // with a cluster section; see openCluster
 
 	mcpAddr, adminAddr string
 }
@@ -108,6 +108,7 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts.Logger = rt.log
 	opts.Version = currentBuild.Version
 	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
+	opts.Cluster = rt.cluster
 	// A failed counter counts nothing; it never fails the gateway.
 	rt.refusals, _ = httplimit.NewRefusals(rt.tel.MeterProvider)
 	opts.Refusals = rt.refusals

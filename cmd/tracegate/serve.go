@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redact"
 	"github.com/tracegate/tracegate/internal/tlsconf"
 )
 
@@ -110,11 +111,6 @@ const (
 // flushed last within cfg.Telemetry.FlushTimeout. A flush that loses
 // spans is an error.
 func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.Writer) error {
-	if cfg.Cluster != nil {
-		// Better to refuse than to run one replica that the operator
-		// believes shares sessions with others.
-		return errors.New("cluster: sharing sessions between replicas through Redis is not built yet; run one replica and remove the cluster section")
-	}
 	rt, err := newRuntime(ctx, cfg, stderr)
 	if err != nil {
 		return err
@@ -168,6 +164,10 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 		}
 		servers = append(servers, adminSrv)
 		go func() { errc <- serveHTTP(adminSrv, adminLn) }()
+	}
+	if rt.cluster != nil {
+		rt.cluster.Start(ctx)
+		log.Info("cluster: joined", "replica", rt.cluster.Self().ID, "advertise_url", redact.URL(rt.cluster.Self().URL))
 	}
 	rt.gateway.Start(ctx)
 	warnings := hooks.warnings

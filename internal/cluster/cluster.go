@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -72,6 +73,8 @@ type Options struct {
 	Propagator propagation.TextMapPropagator
 	// Timeout bounds each Redis operation (default DefaultTimeout).
 	Timeout time.Duration
+	// MeterProvider, if set, gets the tracegate.cluster.* metrics.
+	MeterProvider metric.MeterProvider
 }
 
 // Member is one replica.
@@ -109,11 +112,19 @@ type Cluster struct {
 func New(cfg config.Cluster, opts Options) (*Cluster, error) {
 	ro, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		// go-redis errors quote the URL; the password must not reach logs.
-		return nil, fmt.Errorf("cluster.redis_url %s: invalid", redact.URL(cfg.RedisURL))
+		// go-redis errors may quote the URL; the password must not reach
+		// logs.
+		var secret string
+		if u, perr := url.Parse(cfg.RedisURL); perr == nil {
+			secret, _ = u.User.Password()
+		}
+		return nil, fmt.Errorf("cluster.redis_url %s: %s", redact.URL(cfg.RedisURL), redact.Error(err, secret))
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = cfg.Timeout.D()
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -129,9 +140,13 @@ func New(cfg config.Cluster, opts Options) (*Cluster, error) {
 	if err != nil || adv.Host == "" {
 		return nil, fmt.Errorf("cluster.advertise_url %q: want an http or https base URL", cfg.AdvertiseURL)
 	}
-	// Each operation is bounded by a context; the client adds no retries
-	// of its own that would stretch the bound.
-	ro.MaxRetries = -1
+	// Each operation is bounded by its context. One retry (for a pooled
+	// connection Redis closed) and one dial per attempt, within that
+	// bound; ?max_retries= in the URL still applies.
+	if ro.MaxRetries == 0 {
+		ro.MaxRetries = 1
+	}
+	ro.DialerRetries = 1
 	ro.DialTimeout = opts.Timeout
 	ro.ReadTimeout = opts.Timeout
 	ro.WriteTimeout = opts.Timeout
@@ -149,6 +164,11 @@ func New(cfg config.Cluster, opts Options) (*Cluster, error) {
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		members: map[string]Member{},
+	}
+	if opts.MeterProvider != nil {
+		if err := c.registerMetrics(opts.MeterProvider); err != nil {
+			c.log.Warn("cluster metrics", "error", err.Error())
+		}
 	}
 	c.key = forwardKey(cfg, ro.Password)
 	c.secret = ro.Password

@@ -8,6 +8,14 @@ import (
 type Readiness struct {
 	Status   string           `json:"status"` // ready, degraded, unavailable
 	Backends []backend.Status `json:"backends"`
+	Cluster  *ClusterStatus   `json:"cluster,omitempty"`
+}
+
+// ClusterStatus is a replica's view of its cluster in /readyz.
+type ClusterStatus struct {
+	Replica  string `json:"replica"`
+	Redis    string `json:"redis"`    // up or down
+	Replicas int    `json:"replicas"` // registered at the last heartbeat
 }
 
 // Readiness reports each backend. The gateway is ready while at least one
@@ -30,6 +38,19 @@ func (g *Gateway) Readiness() Readiness {
 		r.Status = "degraded"
 	default:
 		r.Status = "unavailable"
+	}
+	if rp := g.replicas; rp != nil {
+		cs := &ClusterStatus{Replica: rp.id, Redis: "up", Replicas: len(rp.c.Members())}
+		if !rp.c.Up() {
+			// Degraded, not unavailable: every replica loses Redis at
+			// once, and taking them all out of the load balancer would
+			// turn a Redis outage into a full one.
+			cs.Redis = "down"
+			if r.Status == "ready" {
+				r.Status = "degraded"
+			}
+		}
+		r.Cluster = cs
 	}
 	return r
 }
