@@ -183,7 +183,8 @@ type Row struct {
 	Error        bool   `json:"error"`
 	// Hidden is true for a row drawn but hidden. The viewer does not draw
 	// the rows inside a collapsed subtree at all, nor, in a trace of more
-	// than 2000 visible spans, those far from the viewport.
+	// than 2000 visible spans, those outside the viewport and a margin of
+	// a few rows around it.
 	Hidden bool `json:"hidden"`
 }
 
