@@ -7,7 +7,8 @@
 // Test hooks (kept stable): list rows are tr[data-trace-id] in
 // #trace-list; span rows are .span-row with data-span-id,
 // data-parent-span-id, data-depth and data-service, showing the name in
-// .span-name; #trace-view gets data-trace-id once a trace is drawn; the
+// .span-name, and data-idx, which orders them (the page may hold them in
+// another order); #trace-view gets data-trace-id once a trace is drawn; the
 // detail panel is #span-detail with data-span-id; span links are
 // a[data-trace-link].
 "use strict";
@@ -1012,9 +1013,12 @@
   // layer (see the CSS). A trace of up to FULL_ROWS visible rows gets a
   // node per row, filled once, so that the whole tree is in the page; a
   // larger one gets nodes for the viewport and OVERSCAN rows on each side.
-  // Scrolling by k rows moves the k nodes that left the window to its
-  // other end and refills them: no HTML is parsed, the other rows are not
-  // touched, and the pool stays in display order.
+  // The node of position p is pool[p % pool.length]: scrolling by k rows
+  // refills the k nodes whose rows left the window with the rows that
+  // entered it, in place. No HTML is parsed, no node moves in the page
+  // (moving one rebuilds its layout), and the other rows are not touched;
+  // so in a large trace the page holds the rows in rotated order, and
+  // data-idx, not the order in the page, orders them.
   const ROW_H = 24;
   const FULL_ROWS = 2000;
   const OVERSCAN = 10;
@@ -1029,8 +1033,8 @@
     geom.viewH = waterfall.clientHeight;
   }
 
-  let pool = []; // row nodes in display order
-  let poolFrom = 0; // the position in cur.vis that pool[0] shows
+  let pool = []; // the row nodes
+  let poolFrom = 0; // the first position in cur.vis that the pool shows
 
   function clearRows() {
     pool = [];
@@ -1144,25 +1148,17 @@
         rowsEl.append(...add);
       }
       while (pool.length > size) pool.pop().remove();
-      for (let j = 0; j < size; j++) fillRow(pool[j], from + j);
+      for (let p = from; p < from + size; p++) fillRow(pool[p % size], p);
       poolFrom = from;
       return;
     }
     const d = from - poolFrom;
     if (d === 0) return;
-    if (Math.abs(d) >= size) {
-      for (let j = 0; j < size; j++) fillRow(pool[j], from + j);
-    } else if (d > 0) {
-      const moved = pool.splice(0, d);
-      pool.push(...moved);
-      rowsEl.append(...moved);
-      for (let j = size - d; j < size; j++) fillRow(pool[j], from + j);
-    } else {
-      const moved = pool.splice(size + d, -d);
-      pool.unshift(...moved);
-      rowsEl.prepend(...moved);
-      for (let j = 0; j < -d; j++) fillRow(pool[j], from + j);
-    }
+    // Only the positions that entered the window are filled.
+    const jump = Math.abs(d) >= size;
+    const lo = jump || d < 0 ? from : poolFrom + size;
+    const hi = jump || d > 0 ? from + size : poolFrom;
+    for (let p = lo; p < hi; p++) fillRow(pool[p % size], p);
     poolFrom = from;
   }
 
