@@ -43,6 +43,15 @@ func (f Frames) String() string {
 	return fmt.Sprintf("median %.1f ms, p95 %.1f ms over %d frames", f.Median(), f.P95(), len(f))
 }
 
+// nextFrame is a script function that resolves with the next animation
+// frame's timestamp, or fails when none comes within 10 s (a stalled
+// renderer), so that a measurement fails at once instead of at the
+// test's deadline.
+const nextFrame = `() => new Promise((resolve, reject) => {
+	const t = setTimeout(() => reject(new Error('no animation frame in 10 s')), 10000);
+	requestAnimationFrame((ts) => { clearTimeout(t); resolve(ts); });
+})`
+
 // ScrollFrames scrolls the element matching selector down by step CSS
 // pixels in each of n animation frames, as a steady wheel or a dragged
 // scroll bar does, and returns the intervals between those frames. When
@@ -50,19 +59,20 @@ func (f Frames) String() string {
 func ScrollFrames(ctx context.Context, selector string, n int, step float64) (Frames, error) {
 	sel, _ := json.Marshal(selector)
 	js := fmt.Sprintf(`(async () => {
+		const frame = %s;
 		const el = document.querySelector(%s);
 		if (!el) throw new Error('no element ' + %s);
 		const out = [];
-		let last = await new Promise(requestAnimationFrame);
+		let last = await frame();
 		for (let i = 0; i < %d; i++) {
 			const max = el.scrollHeight - el.clientHeight;
 			el.scrollTop = el.scrollTop + %g > max ? 0 : el.scrollTop + %g;
-			const t = await new Promise(requestAnimationFrame);
+			const t = await frame();
 			out.push(t - last);
 			last = t;
 		}
 		return out;
-	})()`, sel, sel, n, step, step)
+	})()`, nextFrame, sel, sel, n, step, step)
 	f, err := Eval[Frames](ctx, js)
 	if err != nil {
 		return nil, fmt.Errorf("scroll %s: %w", selector, err)
@@ -74,15 +84,16 @@ func ScrollFrames(ctx context.Context, selector string, n int, step float64) (Fr
 // with nothing to do: what the machine gives any page at that moment.
 func IdleFrames(ctx context.Context, n int) (Frames, error) {
 	js := fmt.Sprintf(`(async () => {
+		const frame = %s;
 		const out = [];
-		let last = await new Promise(requestAnimationFrame);
+		let last = await frame();
 		for (let i = 0; i < %d; i++) {
-			const t = await new Promise(requestAnimationFrame);
+			const t = await frame();
 			out.push(t - last);
 			last = t;
 		}
 		return out;
-	})()`, n)
+	})()`, nextFrame, n)
 	f, err := Eval[Frames](ctx, js)
 	if err != nil {
 		return nil, fmt.Errorf("idle frames: %w", err)

@@ -213,9 +213,11 @@ func TestWaterfall10000Spans(t *testing.T) {
 // before the package's parallel tests, alone). In three rounds it takes
 // 60 idle frames, then scrolls 120 frames by 240 px each (ten rows a
 // frame, a fast wheel); it asserts that the median scroll frame is at
-// most 1.5 times the median idle frame and the 95th percentile at most
-// 50 ms (three vsyncs). It logs a scroll of a whole page per frame, and
-// where a scroll's main-thread time goes, from a DevTools trace:
+// most 1.5 times the median idle frame, and the 95th percentile at most
+// three idle frames (50 ms at 60 Hz), with 5 ms for jitter: rows drawn
+// as HTML gave 83 to 167 ms there, at load 4 to 8, the row pool 17 to
+// 50 ms. It logs a scroll of a whole page per frame, and where a
+// scroll's main-thread time goes, from a DevTools trace:
 //
 //	TRACEGATE_PERF=1 go test -run TestWaterfallScrollFrames -v ./internal/traceview/
 func TestWaterfallScrollFrames(t *testing.T) {
@@ -260,8 +262,8 @@ func TestWaterfallScrollFrames(t *testing.T) {
 	ratio := scroll.Median() / idle.Median()
 	t.Logf("idle: %v; scroll at 240 px a frame: %v (median %.2f x idle); a page (%.0f px) a frame: %v", idle, scroll, ratio, page, fast)
 	t.Logf("main thread over a traced scroll of 120 frames (%v): %v", profiled, b)
-	if ratio > 1.5 || scroll.P95() > 50 {
-		t.Errorf("scroll frames: median %.1f ms (%.2f x idle %.1f ms), p95 %.1f ms; want median at most 1.5 x idle and p95 at most 50 ms",
-			scroll.Median(), ratio, idle.Median(), scroll.P95())
+	if limit := 3*idle.Median() + 5; ratio > 1.5 || scroll.P95() > limit {
+		t.Errorf("scroll frames: median %.1f ms (%.2f x idle %.1f ms), p95 %.1f ms; want median at most 1.5 x idle and p95 at most %.0f ms",
+			scroll.Median(), ratio, idle.Median(), scroll.P95(), limit)
 	}
 }
