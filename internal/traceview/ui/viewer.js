@@ -1006,7 +1006,7 @@
   }
 
   // ---------- waterfall rows ----------
-  // The waterfall keeps a pool of row nodes and moves them as it scrolls,
+  // The waterfall keeps a pool of row nodes and reuses them as it scrolls,
   // so that a frame costs the same for 10,000 spans as for ten. Rows are
   // ROW_H pixels high (the CSS's --row-h), each placed by a transform
   // inside #wf-rows, which has the full height and its own compositing
