@@ -18,7 +18,8 @@ import (
 // The helpers below drive tracegate's trace viewer through the DOM hooks
 // its UI keeps stable: list rows tr[data-trace-id] in #trace-list; span
 // rows .span-row with data-span-id, data-parent-span-id, data-depth and
-// data-service, the name in .span-name; #trace-view[data-trace-id] once a
+// data-service, the name in .span-name, ordered by data-idx (the page may
+// hold them in another order); #trace-view[data-trace-id] once a
 // trace is drawn; the detail panel #span-detail[data-span-id]; span links
 // a[data-trace-link].
 
@@ -183,13 +184,14 @@ type Row struct {
 	Error        bool   `json:"error"`
 	// Hidden is true for a row drawn but hidden. The viewer does not draw
 	// the rows inside a collapsed subtree at all, nor, in a trace of more
-	// than 2000 visible spans, those far from the viewport.
+	// than 2000 visible spans, those outside the viewport and a margin of
+	// a few rows around it.
 	Hidden bool `json:"hidden"`
 }
 
 // SpanRows reads the waterfall's rows in display order.
 func SpanRows(ctx context.Context) ([]Row, error) {
-	const js = `[...document.querySelectorAll('#wf-rows .span-row')].map(r => ({
+	const js = `[...document.querySelectorAll('#wf-rows .span-row')].sort((a, b) => a.dataset.idx - b.dataset.idx).map(r => ({
 		span_id: r.dataset.spanId,
 		parent_span_id: r.dataset.parentSpanId,
 		depth: +r.dataset.depth,

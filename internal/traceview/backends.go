@@ -140,7 +140,9 @@ func (s *Store) backendsView() backendsResponse {
 		}
 		return b
 	}
-	for _, sn := range s.snapshotAll() {
+	buf := s.snapshotAll()
+	defer releaseSnapshots(buf)
+	for _, sn := range *buf {
 		f := factsOf(sn)
 		for _, c := range f.calls {
 			b := get(c.backend)
@@ -152,7 +154,7 @@ func (s *Store) backendsView() backendsResponse {
 		}
 		if op := f.op; op != nil {
 			b := get(op.backend)
-			b.ops = append(b.ops, opJSON{Kind: op.kind, TraceID: sn.id.String(), StartTime: rfc3339(op.start), DurationMS: millis(op.dur), Error: op.failed, start: op.start})
+			b.ops = append(b.ops, opJSON{Kind: op.kind, TraceID: sn.entry.id.String(), StartTime: rfc3339(op.start), DurationMS: millis(op.dur), Error: op.failed, start: op.start})
 		}
 	}
 	s.backends.mu.Lock()

@@ -35,6 +35,7 @@ type call struct {
 
 // request is one SERVER span of an MCP request from a client.
 type request struct {
+	key                                                             string // sessionKey, made once
 	session, protocol, clientName, clientVersion, identity, address string
 	name                                                            string
 	spanID                                                          trace.SpanID
@@ -124,6 +125,7 @@ func factsOf(sn snapshot) *facts {
 			}
 		}
 		if mcp {
+			r.key = sessionKey(&r)
 			f.requests = append(f.requests, r)
 		}
 	}

@@ -113,7 +113,7 @@ func TestStoreBytesBound(t *testing.T) {
 	}
 
 	// What is kept is cut to the per-span limits.
-	for _, sn := range s.snapshotAll() {
+	for _, sn := range *s.snapshotAll() {
 		for _, sp := range sn.spans {
 			if len(sp.name) > maxNameLen+len("…") || len(sp.service) > maxNameLen+len("…") {
 				t.Fatalf("name of %d bytes, service of %d, want at most %d", len(sp.name), len(sp.service), maxNameLen)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -276,7 +277,7 @@ func summaryOf(sn snapshot) *summary {
 		names[i] = s.name
 	}
 	sum := &summary{
-		TraceID:     sn.id.String(),
+		TraceID:     sn.entry.id.String(),
 		RootName:    root.name,
 		RootService: root.service,
 		Services:    names,
@@ -409,20 +410,38 @@ func isFailed(status codes.Code, attrs []attribute.KeyValue) bool {
 	return false
 }
 
+// listEntry is one matching trace of a list. Sort keys sit beside the
+// pointer, so that sorting does not chase 25000 summaries scattered over
+// the heap.
+type listEntry struct {
+	key, start int64
+	sum        *summary
+}
+
+// listPool holds the buffers of list, which has an entry per matching
+// trace; see snapshotPool.
+var listPool = sync.Pool{New: func() any { return new([]listEntry) }}
+
 // list returns one page of the summaries matching f, in f's order, and
 // how many matched in all.
 func (s *Store) list(f filter) ([]*summary, int) {
-	// Sort keys sit beside the pointers, so that sorting does not chase
-	// 25000 summaries scattered over the heap.
-	type entry struct {
-		key, start int64
-		sum        *summary
-	}
-	sns := s.snapshotAll()
-	all := make([]entry, 0, len(sns))
-	for _, sn := range sns {
+	buf := s.snapshotAll()
+	defer releaseSnapshots(buf)
+	sns := *buf
+	lbuf := listPool.Get().(*[]listEntry)
+	defer func() {
+		clear(*lbuf)
+		*lbuf = (*lbuf)[:0]
+		listPool.Put(lbuf)
+	}()
+	all := (*lbuf)[:0]
+	// Newest traces last: walking backwards fills the page's heap with
+	// them first, and for the usual order, newest first, older ones then
+	// fail its first comparison.
+	for i := len(sns) - 1; i >= 0; i-- {
+		sn := sns[i]
 		if sum := summaryOf(sn); f.matches(sum, sn) {
-			e := entry{key: sum.start, start: sum.start, sum: sum}
+			e := listEntry{key: sum.start, start: sum.start, sum: sum}
 			switch f.sort {
 			case sortDuration:
 				e.key = sum.duration
@@ -432,8 +451,9 @@ func (s *Store) list(f filter) ([]*summary, int) {
 			all = append(all, e)
 		}
 	}
+	*lbuf = all // grown: keep it for the next request
 	matched := len(all)
-	all = firstSorted(all, f.offset+f.limit, func(a, b entry) int {
+	all = firstSorted(all, f.offset+f.limit, func(a, b listEntry) int {
 		c := cmpInt64(b.key, a.key)
 		if f.asc {
 			c = -c
@@ -456,10 +476,13 @@ func (s *Store) list(f filter) ([]*summary, int) {
 
 // services returns the distinct service names in the store, sorted.
 func (s *Store) services() []string {
+	buf := s.snapshotAll()
+	defer releaseSnapshots(buf)
 	seen := map[string]bool{}
-	for _, sn := range s.snapshotAll() {
-		for _, sp := range sn.spans {
-			seen[sp.service] = true
+	// The summaries, cached, name each trace's services.
+	for _, sn := range *buf {
+		for _, name := range summaryOf(sn).Services {
+			seen[name] = true
 		}
 	}
 	out := make([]string, 0, len(seen))

@@ -1,6 +1,7 @@
 package traceview
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -48,6 +49,7 @@ type link struct {
 // ever appended to under Store.mu, so a header copied under the lock stays
 // valid to read after it is released.
 type traceEntry struct {
+	id    trace.TraceID
 	spans []*span
 	bytes int64                   // estimated heap, as charged to Store.bytes
 	sum   atomic.Pointer[summary] // the list's summary, for len(spans) at the time
@@ -65,7 +67,7 @@ type Store struct {
 
 	mu     sync.Mutex
 	traces map[trace.TraceID]*traceEntry
-	order  []trace.TraceID // first-arrival order; order[head:] are live
+	order  []*traceEntry // first-arrival order; order[head:] are live
 	head   int
 	spans  int
 	bytes  int64
@@ -131,7 +133,7 @@ func (s *Store) add(sp *span, extra int64) {
 	}
 	for (s.spans >= s.max || s.bytes+cost > s.maxBytes) && s.head < len(s.order) {
 		oldest := s.order[s.head]
-		if oldest == sp.traceID {
+		if oldest == e {
 			// The trace being added to is the oldest and the store is
 			// full of it alone: keep what it has rather than evict it.
 			if len(s.order)-s.head == 1 {
@@ -140,16 +142,16 @@ func (s *Store) add(sp *span, extra int64) {
 			}
 			// Otherwise move it to the back; it is still growing.
 			s.order = append(s.order, oldest)
-			s.order[s.head] = trace.TraceID{}
+			s.order[s.head] = nil
 			s.head++
 			continue
 		}
 		s.evictHead()
 	}
 	if e == nil {
-		e = &traceEntry{}
+		e = &traceEntry{id: sp.traceID}
 		s.traces[sp.traceID] = e
-		s.order = append(s.order, sp.traceID)
+		s.order = append(s.order, e)
 	}
 	e.spans = append(e.spans, sp)
 	e.bytes += cost
@@ -160,14 +162,12 @@ func (s *Store) add(sp *span, extra int64) {
 // evictHead removes the oldest trace. It compacts order once the dead
 // prefix is as long as the live part, so order stays O(live traces).
 func (s *Store) evictHead() {
-	id := s.order[s.head]
-	s.order[s.head] = trace.TraceID{}
+	e := s.order[s.head]
+	s.order[s.head] = nil
 	s.head++
-	if e, ok := s.traces[id]; ok {
-		s.spans -= len(e.spans)
-		s.bytes -= e.bytes
-		delete(s.traces, id)
-	}
+	s.spans -= len(e.spans)
+	s.bytes -= e.bytes
+	delete(s.traces, e.id)
 	if s.head >= 64 && s.head*2 >= len(s.order) {
 		n := copy(s.order, s.order[s.head:])
 		clear(s.order[n:])
@@ -178,23 +178,37 @@ func (s *Store) evictHead() {
 
 // snapshot is one trace's spans as seen at one moment.
 type snapshot struct {
-	id    trace.TraceID
-	spans []*span
 	entry *traceEntry
+	spans []*span
 }
+
+// snapshotPool holds the buffers of snapshotAll: a full store has tens of
+// thousands of traces, and a buffer per request would be most of what a
+// list or an aggregate allocates, and so of what makes the garbage
+// collector run.
+var snapshotPool = sync.Pool{New: func() any { return new([]snapshot) }}
 
 // snapshotAll copies every trace's span slice header, holding the lock
 // only for that copy; the work on the spans happens after it is released.
-func (s *Store) snapshotAll() []snapshot {
+// The caller passes the result to releaseSnapshots when done with it.
+func (s *Store) snapshotAll() *[]snapshot {
+	buf := snapshotPool.Get().(*[]snapshot)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]snapshot, 0, len(s.traces))
-	for _, id := range s.order[s.head:] {
-		if e, ok := s.traces[id]; ok {
-			out = append(out, snapshot{id: id, spans: e.spans[:len(e.spans):len(e.spans)], entry: e})
-		}
+	out := slices.Grow((*buf)[:0], len(s.order)-s.head)
+	for _, e := range s.order[s.head:] {
+		out = append(out, snapshot{entry: e, spans: e.spans[:len(e.spans):len(e.spans)]})
 	}
-	return out
+	*buf = out
+	return buf
+}
+
+// releaseSnapshots returns a buffer of snapshotAll to the pool, cleared,
+// so that it keeps no evicted trace alive.
+func releaseSnapshots(buf *[]snapshot) {
+	clear(*buf)
+	*buf = (*buf)[:0]
+	snapshotPool.Put(buf)
 }
 
 // lookup returns one trace's spans, or nil.

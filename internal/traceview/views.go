@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // The MCP views: sessions, tools and backends, aggregated from the store
@@ -88,38 +89,58 @@ func sessionKey(r *request) string {
 	return "client:" + r.clientName + "@" + r.address
 }
 
+// reqRef names a request by its place: the trace in a snapshot, the
+// request in that trace's facts.
+type reqRef struct{ snap, req int32 }
+
+// sessionAgg is one session's counts. It holds no pointer, so that
+// filling tens of thousands costs no write barrier and gives the garbage
+// collector nothing to scan.
+type sessionAgg struct {
+	first, last                 int64
+	latestStart, describedStart int64
+	latest, described           reqRef // the latest request, and the latest naming its client (snap -1: none)
+	requests, errors, traces    int32
+	firstSnap, lastSnap         int32 // the first and the latest trace in the snapshot with a request
+}
+
+// sessionScratch is the working memory of one sessions request. It is
+// reused through sessionPool: a full store holds tens of thousands of
+// sessions, and an index of them made per request was the most of what
+// the request allocated, and so of what made the garbage collector run.
+// Once grown, the index does not rehash either.
+type sessionScratch struct {
+	index  map[string]int32
+	aggs   []sessionAgg
+	picked []int32
+}
+
+var sessionPool = sync.Pool{New: func() any { return &sessionScratch{index: map[string]int32{}} }}
+
 // sessions groups the clients' requests by session, most recent first.
 // A first pass counts, with no allocation per request; a second builds
 // the timelines of the page's sessions only.
 func (s *Store) sessions(sq sessionQuery) sessionsResponse {
-	// sessionAgg is a session's counts. It holds no pointer, so that
-	// filling tens of thousands costs no write barrier and gives the
-	// garbage collector nothing to scan; requests are named by their place
-	// (trace in sns, request in its facts).
-	type reqRef struct{ snap, req int32 }
-	type sessionAgg struct {
-		first, last                 int64
-		latestStart, describedStart int64
-		latest, described           reqRef // the latest request, and the latest naming its client (snap -1: none)
-		requests, errors, traces    int32
-		firstSnap, lastSnap         int32 // the first and the latest trace in sns with a request
-	}
-	sns := s.snapshotAll()
+	buf := s.snapshotAll()
+	defer releaseSnapshots(buf)
+	sc := sessionPool.Get().(*sessionScratch)
+	defer func() {
+		clear(sc.index) // its keys are the sessions' strings
+		sc.aggs, sc.picked = sc.aggs[:0], sc.picked[:0]
+		sessionPool.Put(sc)
+	}()
+	sns := *buf
 	req := func(ref reqRef) *request { return &factsOf(sns[ref.snap]).requests[ref.req] }
-	// Sized for one session per trace, the worst case, so that the map
-	// never grows (rehashing was a third of the time).
-	index := make(map[string]int32, len(sns))
-	aggs := make([]sessionAgg, 0, len(sns))
+	index, aggs := sc.index, sc.aggs
 	for si, sn := range sns {
 		f := factsOf(sn)
 		for i := range f.requests {
 			r := &f.requests[i]
 			ref := reqRef{int32(si), int32(i)}
-			key := sessionKey(r)
-			n, ok := index[key]
+			n, ok := index[r.key]
 			if !ok {
 				n = int32(len(aggs))
-				index[key] = n
+				index[r.key] = n
 				aggs = append(aggs, sessionAgg{first: r.start, last: r.start + r.dur, latestStart: r.start, latest: ref,
 					described: reqRef{-1, -1}, firstSnap: int32(si), lastSnap: -1})
 			}
@@ -145,9 +166,10 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 			}
 		}
 	}
+	sc.aggs = aggs // grown: keep it for the next request
 	// Most recent sessions last: walking backwards fills the page's heap
 	// with them first, and older ones then fail its first comparison.
-	picked := make([]int32, 0, len(aggs))
+	picked := sc.picked
 	for i := len(aggs) - 1; i >= 0; i-- {
 		a := &aggs[i]
 		if sq.errors != nil && *sq.errors != (a.errors > 0) {
@@ -158,12 +180,13 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		}
 		picked = append(picked, int32(i))
 	}
+	sc.picked = picked
 	matched := len(picked)
 	picked = firstSorted(picked, sq.offset+sq.limit, func(x, y int32) int {
 		if c := cmp.Compare(aggs[y].last, aggs[x].last); c != 0 {
 			return c
 		}
-		return strings.Compare(sessionKey(req(aggs[x].latest)), sessionKey(req(aggs[y].latest)))
+		return strings.Compare(req(aggs[x].latest).key, req(aggs[y].latest).key)
 	})
 	picked = picked[min(sq.offset, len(picked)):]
 	picked = picked[:min(sq.limit, len(picked))]
@@ -177,7 +200,7 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 			d = req(a.described)
 		}
 		out[i] = &sessionJSON{
-			Key: sessionKey(r), SessionID: r.session, Stateless: r.session == "",
+			Key: r.key, SessionID: r.session, Stateless: r.session == "",
 			ClientName: d.clientName, ClientVersion: cmp.Or(d.clientVersion, r.clientVersion),
 			ClientAddress: cmp.Or(r.address, d.address), Identity: cmp.Or(r.identity, d.identity),
 			ProtocolVersion: cmp.Or(r.protocol, d.protocol),
@@ -196,12 +219,12 @@ func (s *Store) sessions(sq sessionQuery) sessionsResponse {
 		tid := ""
 		for i := range f.requests {
 			r := &f.requests[i]
-			se := page[sessionKey(r)]
+			se := page[r.key]
 			if se == nil {
 				continue
 			}
 			if tid == "" {
-				tid = sn.id.String()
+				tid = sn.entry.id.String()
 			}
 			se.Timeline = append(se.Timeline, sessionCall{TraceID: tid, SpanID: r.spanID.String(), Name: r.name, DurationMS: millis(r.dur), Error: r.failed, start: r.start})
 		}
@@ -300,7 +323,9 @@ func storeWindow(sns []snapshot) window {
 // Calls of other methods (resources/read, prompts/get) count under their
 // method name.
 func (s *Store) tools(tq toolQuery) toolsResponse {
-	sns := s.snapshotAll()
+	buf := s.snapshotAll()
+	defer releaseSnapshots(buf)
+	sns := *buf
 	w := storeWindow(sns)
 	type key struct{ tool, backend string }
 	byKey := map[key]*toolJSON{}

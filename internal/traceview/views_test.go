@@ -337,3 +337,51 @@ func TestViewsBadRequests(t *testing.T) {
 		t.Errorf("/api/nothing: got %d %+v, want 404 with a message", code, body)
 	}
 }
+
+// TestScratchSharedByStores queries two stores at once, over and over:
+// the working memory the list and the sessions view reuse between
+// requests must carry nothing from one request, or one store, to the
+// next.
+func TestScratchSharedByStores(t *testing.T) {
+	t.Parallel()
+	a, b := NewStore(0), NewStore(0)
+	recordMCP(t, a)
+	tp := newProvider(t, b, "other")
+	for i := range 3 {
+		_, sp := tp.Tracer("t").Start(context.Background(), "tools/call x", trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(base.Add(time.Duration(i)*time.Second)),
+			trace.WithAttributes(attribute.String("mcp.method.name", "tools/call"), attribute.String("mcp.session.id", fmt.Sprintf("b%d", i))))
+		sp.End(trace.WithTimestamp(base.Add(time.Duration(i)*time.Second + time.Millisecond)))
+	}
+	want := map[*Store]struct {
+		sessions []string
+		traces   int
+	}{
+		a: {[]string{"client:cli@10.0.0.2", "s1"}, 7},
+		b: {[]string{"b2", "b1", "b0"}, 3},
+	}
+	done := make(chan struct{})
+	for _, s := range []*Store{a, b, a, b} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 50 {
+				var ss sessionsResult
+				getJSON(t, s.Handler(), "/api/sessions", &ss)
+				var keys []string
+				for _, se := range ss.Sessions {
+					keys = append(keys, se.Key)
+				}
+				var l struct {
+					Traces []struct{} `json:"traces"`
+				}
+				getJSON(t, s.Handler(), "/api/traces", &l)
+				if w := want[s]; !slices.Equal(keys, w.sessions) || len(l.Traces) != w.traces {
+					t.Errorf("got sessions %v and %d traces, want %v and %d", keys, len(l.Traces), w.sessions, w.traces)
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

@@ -7,7 +7,8 @@
 // Test hooks (kept stable): list rows are tr[data-trace-id] in
 // #trace-list; span rows are .span-row with data-span-id,
 // data-parent-span-id, data-depth and data-service, showing the name in
-// .span-name; #trace-view gets data-trace-id once a trace is drawn; the
+// .span-name, and data-idx, which orders them (the page may hold them in
+// another order); #trace-view gets data-trace-id once a trace is drawn; the
 // detail panel is #span-detail with data-span-id; span links are
 // a[data-trace-link].
 "use strict";
@@ -757,7 +758,7 @@
     const seq = ++traceSeq;
     delete traceView.dataset.traceId;
     cur = null;
-    rowsEl.innerHTML = "";
+    clearRows();
     axisEl.innerHTML = "";
     $("#minimap").hidden = true;
     detail.hidden = true;
@@ -909,6 +910,7 @@
 
     waterfall.scrollTop = 0;
     computeVisible();
+    measure();
     renderWindow(true);
     waterfall.classList.toggle("no-crit", !$("#crit-toggle").checked);
     traceView.dataset.traceId = data.trace_id;
@@ -994,7 +996,7 @@
       const r = cur.rows[Math.min(Math.floor(start.y * cur.rows.length), cur.rows.length - 1)];
       const p = cur.vis.indexOf(r.idx);
       if (p >= 0) {
-        waterfall.scrollTop = rowsEl.offsetTop + p * ROW_H - waterfall.clientHeight / 3;
+        waterfall.scrollTop = geom.rowsTop + p * ROW_H - geom.viewH / 3;
         renderWindow(false);
       }
     });
@@ -1003,49 +1005,115 @@
     window.addEventListener("resize", () => { if (cur && !traceView.hidden) drawMinimap(); });
   }
 
-  function rowHTML(r, colours) {
+  // ---------- waterfall rows ----------
+  // The waterfall keeps a pool of row nodes and reuses them as it scrolls,
+  // so that a frame costs the same for 10,000 spans as for ten. Rows are
+  // ROW_H pixels high (the CSS's --row-h), each placed by a transform
+  // inside #wf-rows, which has the full height and its own compositing
+  // layer (see the CSS). A trace of up to FULL_ROWS visible rows gets a
+  // node per row, filled once, so that the whole tree is in the page; a
+  // larger one gets nodes for the viewport and OVERSCAN rows on each side.
+  // The node of position p is pool[p % pool.length]: scrolling by k rows
+  // refills the k nodes whose rows left the window with the rows that
+  // entered it, in place. No HTML is parsed, no node moves in the page
+  // (moving one rebuilds its layout), and the other rows are not touched;
+  // so in a large trace the page holds the rows in rotated order, and
+  // data-idx, not the order in the page, orders them.
+  const ROW_H = 24;
+  const FULL_ROWS = 2000;
+  const OVERSCAN = 10;
+
+  // geom is measured when a trace is drawn and when the waterfall is
+  // resized, never while it scrolls, so that a scroll reads no layout but
+  // scrollTop: rowsTop is #wf-rows's top in the scrolled content (the
+  // height of the sticky header above it), viewH the viewport's height.
+  const geom = { rowsTop: 0, viewH: 0 };
+  function measure() {
+    geom.rowsTop = rowsEl.offsetTop;
+    geom.viewH = waterfall.clientHeight;
+  }
+
+  let pool = []; // the row nodes
+  let poolFrom = 0; // the first position in cur.vis that the pool shows
+
+  function clearRows() {
+    pool = [];
+    poolFrom = 0;
+    rowsEl.textContent = "";
+    rowsEl.style.height = "0";
+  }
+
+  const rowTemplate = document.createElement("div");
+  rowTemplate.className = "span-row";
+  rowTemplate.innerHTML =
+    `<div class="nm"><span class="ind"></span><button type="button" class="tog"></button><span class="dot"></span>` +
+    `<span class="orphan">⚠</span><span class="err-icon" title="error">!</span><span class="svc"></span><span class="span-name"></span></div>` +
+    `<div class="tl"><div class="bar"></div><span class="d"></span></div>`;
+
+  // newRow makes an empty row node; fillRow gives it a span.
+  function newRow() {
+    const el = rowTemplate.cloneNode(true);
+    const q = (sel) => el.querySelector(sel);
+    el.parts = {
+      ind: q(".ind"), tog: q(".tog"), dot: q(".dot"), orphan: q(".orphan"), errIcon: q(".err-icon"),
+      svc: q(".svc"), name: q(".span-name"), bar: q(".bar"), d: q(".d"),
+    };
+    return el;
+  }
+
+  // fillRow makes el the row at position pos of the visible rows.
+  function fillRow(el, pos) {
+    const r = cur.rows[cur.vis[pos]];
     const s = r.s;
-    const colour = colourOf(colours, s.service);
+    const p = el.parts;
+    el.style.transform = `translateY(${pos * ROW_H}px)`;
+    el.className = `span-row${s.error ? " err" : ""}${cur.crit.has(s.span_id) ? " crit" : ""}${cur.sel === s.span_id ? " sel" : ""}`;
+    const d = el.dataset;
+    d.idx = r.idx;
+    d.spanId = s.span_id;
+    d.parentSpanId = s.parent_span_id;
+    d.depth = r.depth;
+    d.service = s.service;
+    const label = fmtDur(s.duration_ms);
+    el.title = `${s.name} · ${s.service} · ${label}`;
+    p.ind.style.width = `${Math.min(r.depth, 40) * 14 + 4}px`;
+    const closed = cur.collapsed.has(s.span_id);
+    p.tog.disabled = !r.kids;
+    p.tog.classList.toggle("leaf", !r.kids);
+    p.tog.textContent = r.kids ? (closed ? "▶" : "▼") : "";
+    if (r.kids) {
+      p.tog.setAttribute("aria-label", closed ? "Expand" : "Collapse");
+      p.tog.setAttribute("aria-expanded", String(!closed));
+    } else {
+      p.tog.removeAttribute("aria-label");
+      p.tog.removeAttribute("aria-expanded");
+    }
+    const colour = colourOf(cur.colours, s.service);
+    p.dot.style.background = colour;
+    const orphan = cur.orphans.has(s.span_id);
+    p.orphan.hidden = !orphan;
+    p.orphan.title = orphan ? `Parent ${s.parent_span_id} is not in this trace` : "";
+    p.errIcon.hidden = !s.error;
+    p.svc.textContent = s.service;
+    p.name.textContent = s.name;
+    // Zoomed, a bar is cut to the range; one wholly outside it is not drawn.
     const [z0, z1] = cur.zoom;
     const zspan = Math.max(z1 - z0, 0.001);
-    // Zoomed, a bar is cut to the range; one wholly outside it is not drawn.
     const from = ((s.offset_ms - z0) / zspan) * 100;
     const to = from + (s.duration_ms / zspan) * 100;
     const outside = to < 0 || from > 100;
     const left = outside ? 0 : Math.max(from, 0);
     const width = outside ? 0 : Math.min(to, 100) - left;
-    const indent = Math.min(r.depth, 40) * 14;
-    const label = fmtDur(s.duration_ms);
+    p.bar.className = `bar${s.error ? " errbar" : ""}${outside ? " out" : ""}`;
+    p.bar.dataset.from = from.toFixed(3);
+    p.bar.style.left = `${left.toFixed(3)}%`;
+    p.bar.style.width = `${width.toFixed(3)}%`;
+    p.bar.style.backgroundColor = s.error ? "" : colour;
     // The label goes after the bar; the timeline keeps a right margin so
     // that it fits even for a bar that ends the trace.
-    const dpos = `left:calc(${(left + width).toFixed(3)}% + 4px)`;
-    const closed = cur.collapsed.has(s.span_id);
-    const tog = r.kids
-      ? `<button type="button" class="tog" aria-label="${closed ? "Expand" : "Collapse"}" aria-expanded="${!closed}">${closed ? "▶" : "▼"}</button>`
-      : `<span class="tog leaf"></span>`;
-    const crit = (cur.crit.has(s.span_id) ? " crit" : "") + (cur.sel === s.span_id ? " sel" : "");
-    const orphan = cur.orphans.has(s.span_id) ? `<span class="orphan" title="Parent ${esc(s.parent_span_id)} is not in this trace">⚠</span>` : "";
-    return `<div class="span-row${s.error ? " err" : ""}${crit}" data-idx="${r.idx}" data-span-id="${esc(s.span_id)}" data-parent-span-id="${esc(s.parent_span_id)}" data-depth="${r.depth}" data-service="${esc(s.service)}" title="${esc(s.name)} · ${esc(s.service)} · ${label}">` +
-      `<div class="nm"><span class="ind" style="width:${indent + 4}px"></span>${tog}` +
-      `<span class="dot" style="background:${colour}"></span>${orphan}` +
-      (s.error ? `<span class="err-icon" title="error">!</span>` : "") +
-      `<span class="svc">${esc(s.service)}</span>` +
-      `<span class="span-name">${esc(s.name)}</span>` +
-      `</div>` +
-      `<div class="tl"><div class="bar${s.error ? " errbar" : ""}${outside ? " out" : ""}" data-from="${from.toFixed(3)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%${s.error ? "" : `;background-color:${colour}`}"></div>` +
-      `<span class="d" style="${dpos}">${label}</span></div>` +
-      `</div>`;
+    p.d.textContent = label;
+    p.d.style.left = `calc(${(left + width).toFixed(3)}% + 4px)`;
   }
-
-  // The waterfall draws only the rows near the viewport once a trace has
-  // more than FULL_ROWS visible, so that 10,000 spans draw their first
-  // screen at once and scroll at frame rate: rows are ROW_H pixels high
-  // (the CSS's --row-h), the rows container keeps the full height, and its
-  // top padding places the window. Smaller traces draw every row, so that
-  // the whole tree is in the page (the tests read it).
-  const ROW_H = 24;
-  const FULL_ROWS = 2000;
-  const OVERSCAN = 60;
 
   // computeVisible lists the rows not inside a collapsed subtree.
   function computeVisible() {
@@ -1060,33 +1128,50 @@
     cur.vis = vis;
   }
 
+  // renderWindow places the pool over the rows in view. force refills
+  // every node, for a change of the rows themselves (a collapse, a zoom).
   function renderWindow(force) {
+    if (!cur || !cur.vis) return;
     const vis = cur.vis;
-    let a = 0, b = vis.length;
-    if (vis.length > FULL_ROWS) {
-      const top = Math.floor((waterfall.scrollTop - rowsEl.offsetTop) / ROW_H);
-      const need = [Math.max(0, top), Math.min(vis.length, top + Math.ceil(waterfall.clientHeight / ROW_H) + 1)];
-      // Keep the drawn window while the viewport is inside it: most
-      // scroll events then cost nothing.
-      if (!force && cur.win && cur.win[2] === vis.length && cur.win[0] <= need[0] && need[1] <= cur.win[1]) return;
-      a = Math.min(Math.max(0, need[0] - OVERSCAN), Math.max(0, vis.length - 1));
-      b = Math.min(vis.length, need[1] + OVERSCAN);
+    const size = vis.length <= FULL_ROWS ? vis.length : Math.min(vis.length, Math.ceil(geom.viewH / ROW_H) + 1 + 2 * OVERSCAN);
+    let from = 0;
+    if (size < vis.length) {
+      const first = Math.floor((waterfall.scrollTop - geom.rowsTop) / ROW_H);
+      from = Math.min(Math.max(first - OVERSCAN, 0), vis.length - size);
     }
-    if (!force && cur.win && cur.win[0] === a && cur.win[1] === b && cur.win[2] === vis.length) return;
-    cur.win = [a, b, vis.length];
-    const parts = new Array(b - a);
-    for (let k = a; k < b; k++) parts[k - a] = rowHTML(cur.rows[vis[k]], cur.colours);
-    rowsEl.style.paddingTop = `${a * ROW_H}px`;
-    rowsEl.style.height = `${vis.length * ROW_H}px`;
-    rowsEl.innerHTML = parts.join("");
+    if (force || size !== pool.length) {
+      rowsEl.style.height = `${vis.length * ROW_H}px`;
+      if (pool.length < size) {
+        const add = [];
+        while (pool.length + add.length < size) add.push(newRow());
+        pool.push(...add);
+        rowsEl.append(...add);
+      }
+      while (pool.length > size) pool.pop().remove();
+      for (let p = from; p < from + size; p++) fillRow(pool[p % size], p);
+      poolFrom = from;
+      return;
+    }
+    const d = from - poolFrom;
+    if (d === 0) return;
+    // Only the positions that entered the window are filled.
+    const jump = Math.abs(d) >= size;
+    const lo = jump || d < 0 ? from : poolFrom + size;
+    const hi = jump || d > 0 ? from + size : poolFrom;
+    for (let p = lo; p < hi; p++) fillRow(pool[p % size], p);
+    poolFrom = from;
   }
 
   waterfall.addEventListener("scroll", () => {
-    if (cur && cur.vis && cur.vis.length > FULL_ROWS) renderWindow(false);
+    if (cur && cur.vis && cur.vis.length > pool.length) renderWindow(false);
   }, { passive: true });
-  window.addEventListener("resize", () => {
-    if (cur && cur.vis && !traceView.hidden) renderWindow(false);
-  });
+  // A resize (of the window, or of the trace's header above the
+  // waterfall) changes how many rows are in view.
+  new ResizeObserver(() => {
+    if (!cur || !cur.vis || traceView.hidden) return;
+    measure();
+    renderWindow(false);
+  }).observe(waterfall);
 
   function applyCollapse() {
     computeVisible();
@@ -1096,12 +1181,13 @@
   // rowEl returns the drawn row of spanID, or null.
   const rowEl = (spanID) => rowsEl.querySelector(`.span-row[data-span-id="${spanID}"]`);
 
-  // scrollToRow brings the visible row at position p into view.
+  // scrollToRow brings the visible row at position p into view, below
+  // the sticky header.
   function scrollToRow(p) {
-    const head = waterfall.querySelector(".wf-header").offsetHeight;
-    const top = rowsEl.offsetTop + p * ROW_H;
-    if (top - head < waterfall.scrollTop) waterfall.scrollTop = top - head;
-    else if (top + ROW_H > waterfall.scrollTop + waterfall.clientHeight) waterfall.scrollTop = top + ROW_H - waterfall.clientHeight;
+    const top = p * ROW_H;
+    const st = waterfall.scrollTop;
+    if (top < st) waterfall.scrollTop = top;
+    else if (geom.rowsTop + top + ROW_H > st + geom.viewH) waterfall.scrollTop = geom.rowsTop + top + ROW_H - geom.viewH;
   }
 
   function toggle(spanID, open) {
@@ -1287,7 +1373,7 @@
     const fail = (msg) => {
       showOnly("trace");
       head.innerHTML = traceMessage(file.name, msg);
-      rowsEl.innerHTML = "";
+      clearRows();
     };
     if (!TRACE_ID.test(id || "")) return fail("This file is not a trace downloaded as OTLP/JSON: no trace ID in resourceSpans[0].scopeSpans[0].spans[0].");
     const res = await fetch("/v1/traces", { method: "POST", headers: { "Content-Type": "application/json" }, body: text });
