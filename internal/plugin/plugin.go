@@ -107,4 +107,9 @@ type Options struct {
 	Registry Registry
 	// Now is the clock for rate limits. If nil, time.Now.
 	Now func() time.Time
+	// Previous, when set, is the chain the new one replaces (a
+	// configuration reload): an entry whose configuration is unchanged
+	// keeps its plugin, and with it the plugin's state, such as the
+	// buckets of a rate limit.
+	Previous *Chain
 }
