@@ -307,7 +307,7 @@ func (g *Gateway) targetsOf(bs *backend.Session, c *call, m *wire.Message) []tar
 }
 
 func (f *front) has(b *backend.Backend) bool {
-	for _, x := range f.backends {
+	for _, x := range f.view().backends {
 		if x == b {
 			return true
 		}
@@ -424,7 +424,7 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, s *session, m *
 // trace context of the request's SERVER span in params._meta, so the
 // client sees it in the trace of its own call. Every other byte is kept.
 func (g *Gateway) traced(ctx context.Context, msg []byte) []byte {
-	t := g.opts.Server
+	t := g.server()
 	if t == nil {
 		return msg
 	}

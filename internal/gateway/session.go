@@ -233,7 +233,7 @@ func (g *Gateway) endSession(id string) bool {
 	s.closed = true
 	s.mu.Unlock()
 	s.closeStream()
-	for _, b := range s.front.backends {
+	for _, b := range s.front.view().backends {
 		if b.PerClient() {
 			b.ReleaseClient(id)
 		}
@@ -242,8 +242,8 @@ func (g *Gateway) endSession(id string) bool {
 	if s.level.Load() != 0 {
 		g.levels.recompute()
 	}
-	if g.opts.Server != nil {
-		g.opts.Server.SessionDone(s.start, s.version, s.header)
+	if t := g.server(); t != nil {
+		t.SessionDone(s.start, s.version, s.header)
 	}
 	return true
 }
