@@ -153,7 +153,7 @@ func (rt *runtime) tryReload(ctx context.Context) *reloadReport {
 		}
 	}
 	var tel *telemetry.Change
-	if !reflect.DeepEqual(cfg.Telemetry, running.Telemetry) {
+	if !reflect.DeepEqual(exportSettings(cfg.Telemetry), exportSettings(running.Telemetry)) {
 		if tel, err = rt.tel.Prepare(ctx, cfg.Telemetry); err != nil {
 			return refused(rt.path, http.StatusBadRequest, at("telemetry", err))
 		}
@@ -193,6 +193,19 @@ func (rt *runtime) tryReload(ctx context.Context) *reloadReport {
 		rep.Warnings = append(rep.Warnings, problem{w.Line, w.Column, w.Path, w.Msg})
 	}
 	return rep
+}
+
+// exportSettings are the telemetry settings the providers' switches hold
+// (telemetry.Telemetry.Prepare): when they are unchanged, the exporters
+// keep their connections. The rest of the section is read per request
+// (gateway.TracingOptions) or at shutdown.
+func exportSettings(t config.Telemetry) any {
+	return struct {
+		Exporter    string
+		OTLP        config.OTLP
+		Sampler     config.Sampler
+		Propagators []string
+	}{t.Exporter, t.OTLP, t.Sampler, t.Propagators}
 }
 
 func nonNil(s []string) []string {

@@ -483,10 +483,11 @@ func TestReloadWithoutAFile(t *testing.T) {
 }
 
 // TestReloadAppliesLogSettings: log.level and telemetry.capture_identity
-// change the running process's logger.
+// change the running process's logger, and admin.bearer_tokens the
+// admin listener's tokens.
 func TestReloadAppliesLogSettings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tracegate.yaml")
-	writeConfig(t, path, "listen: 127.0.0.1:0\nadmin_listen: \"off\"\n")
+	writeConfig(t, path, "listen: 127.0.0.1:0\nadmin_listen: \"off\"\nadmin: {bearer_tokens: [first-admin]}\n")
 	r := loadConfig(path, io.Discard)
 	if r == nil {
 		t.Fatal("the first file does not load")
@@ -499,14 +500,32 @@ func TestReloadAppliesLogSettings(t *testing.T) {
 	t.Cleanup(func() { rt.close(context.Background()) })
 	rt.path = path
 	rt.gateway.Start(context.Background())
+	admin := httptest.NewServer(rt.adminHandler(nil))
+	t.Cleanup(admin.Close)
+	adminStatus := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, admin.URL+"/admin/config", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := adminStatus("first-admin"); got != http.StatusOK {
+		t.Fatalf("admin token before the reload: HTTP %d", got)
+	}
 	ctx := auth.NewContext(context.Background(), auth.Identity{Method: auth.MethodStatic, TokenName: "alice"})
 
 	rt.log.DebugContext(ctx, "before the reload")
-	writeConfig(t, path, "listen: 127.0.0.1:0\nadmin_listen: \"off\"\nlog: {level: debug}\ntelemetry: {capture_identity: true}\n")
+	writeConfig(t, path, "listen: 127.0.0.1:0\nadmin_listen: \"off\"\nadmin: {bearer_tokens: [second-admin]}\nlog: {level: debug}\ntelemetry: {capture_identity: true}\n")
 	if rep := rt.reload(context.Background(), "test"); rep.Status != "reloaded" {
 		t.Fatalf("reload: %+v", rep)
 	}
 	rt.log.DebugContext(ctx, "after the reload")
+	if a, b := adminStatus("first-admin"), adminStatus("second-admin"); a != http.StatusUnauthorized || b != http.StatusOK {
+		t.Errorf("admin tokens after the reload: the old one gets HTTP %d, the new one %d; want 401 and 200", a, b)
+	}
 	out := logs.String()
 	if strings.Contains(out, "before the reload") {
 		t.Errorf("a debug line was written at level info:\n%s", out)

@@ -14,12 +14,17 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tracegate/tracegate/examples/demo"
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/mcptrace"
 )
 
 // reloadOptions are the options a reload of cfg gets: its plugin chain.
@@ -398,5 +403,52 @@ func TestReloadRenamesTools(t *testing.T) {
 	// The filter names weather_flaky_radar, which is now weather.flaky_radar.
 	if res, err := call(t, single, "flaky_radar", map[string]any{"city": "Oslo"}); err != nil || !res.IsError {
 		t.Errorf("flaky_radar on /mcp/weather after the rename: got %v %v, want the tool's own error", textOrNil(res), err)
+	}
+}
+
+// TestReloadChangesTracing: the tracers a reload gives reach the SERVER
+// span and the CLIENT spans of backends that stay connected.
+func TestReloadChangesTracing(t *testing.T) {
+	weather := startWeather(t, demo.WeatherOptions{})
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	options := func(extra ...mcptrace.Option) gateway.Options {
+		common := append([]mcptrace.Option{mcptrace.WithTracerProvider(tp), mcptrace.WithPropagators(propagation.TraceContext{})}, extra...)
+		return gateway.Options{
+			Server:  mcptrace.NewServerTracer(common...),
+			Backend: func(config.Backend) *mcptrace.ClientTracer { return mcptrace.NewClientTracer(common...) },
+		}
+	}
+	cfg := baseConfig(weatherCfg(weather.url()))
+	gw := startGateway(t, cfg, options())
+	cs := connect(t, gw.url+"/mcp", nil, nil)
+	captured := func(city string) (server, client bool) {
+		t.Helper()
+		rec.Reset()
+		wantWeather(t, cs, city)
+		spans := rec.Ended()
+		for _, s := range []struct {
+			name string
+			kind trace.SpanKind
+			got  *bool
+		}{{"tools/call weather_get_weather", trace.SpanKindServer, &server}, {"tools/call get_weather", trace.SpanKindClient, &client}} {
+			sp := spanNamed(spans, s.name, s.kind)
+			if sp == nil {
+				t.Fatalf("no %s span among %d", s.name, len(spans))
+			}
+			v, ok := attr(sp, "gen_ai.tool.call.arguments")
+			*s.got = ok && strings.Contains(v.AsString(), city)
+		}
+		return server, client
+	}
+	if s, c := captured("Oslo"); s || c {
+		t.Errorf("arguments captured before the reload turned capture on: server %v, client %v", s, c)
+	}
+	if _, err := gw.gw.Reload(ctxT(t), cfg, options(mcptrace.WithContentCapture(4096))); err != nil {
+		t.Fatal(err)
+	}
+	if s, c := captured("Lima"); !s || !c {
+		t.Errorf("arguments captured after the reload turned capture on: server %v, client %v; want both", s, c)
 	}
 }
