@@ -268,7 +268,11 @@ telemetry:
 			}
 		})
 	}
-	for calls.Load() < 20 {
+	for deadline := time.Now().Add(time.Minute); calls.Load() < 20; {
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatal("no load before the reload")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
@@ -298,13 +302,17 @@ telemetry:
 	if fmt.Sprint(rep.Added, rep.Removed, rep.Changed, rep.RestartRequired) != "[extra] [files] [] []" {
 		t.Errorf("reload report: added %v removed %v changed %v restart %v; want [extra] [files] [] []", rep.Added, rep.Removed, rep.Changed, rep.RestartRequired)
 	}
-	for {
+	for deadline := time.Now().Add(time.Minute); ; {
 		n := int64(1 << 62)
 		for i := range after {
 			n = min(n, after[i].Load())
 		}
 		if n >= 3 {
 			break
+		}
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatalf("clients answered after the reload: %d at least, want 3 each", n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

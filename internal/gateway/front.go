@@ -118,6 +118,17 @@ func (f *front) setBackends(backends []*backend.Backend) {
 	f.publish(backends)
 }
 
+// inherit lets to answer for the names from's catalog had, while to is
+// not ready: a backend's replacement that is down gets calls to its tools
+// answered "unavailable", not "unknown tool".
+func (f *front) inherit(from, to *backend.Backend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.lastSeen[to]; !ok && f.lastSeen[from] != nil {
+		f.lastSeen[to] = f.lastSeen[from]
+	}
+}
+
 // publish builds the view of backends and puts it in force, then sends
 // list_changed for each list whose content changed. Caller holds f.mu.
 func (f *front) publish(backends []*backend.Backend) {

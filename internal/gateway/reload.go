@@ -147,6 +147,8 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config, opts Options) 
 		if nb := next.byName[b.Name()]; nb != nil {
 			r.replaced[b] = true
 			g.subs.moveBackend(b, nb)
+			g.all.inherit(b, nb)
+			next.single[b.Name()].inherit(b, nb)
 		}
 	}
 	g.all.setBackends(next.backends)

@@ -452,3 +452,23 @@ func TestReloadChangesTracing(t *testing.T) {
 		t.Errorf("arguments captured after the reload turned capture on: server %v, client %v; want both", s, c)
 	}
 }
+
+// TestReloadReplacementDown: a backend replaced by one that cannot
+// connect is published down, and its tools answer "unavailable", as a
+// backend that went down does, not "unknown tool".
+func TestReloadReplacementDown(t *testing.T) {
+	weather := startWeather(t, demo.WeatherOptions{})
+	gw := startGateway(t, baseConfig(weatherCfg(weather.url())), gateway.Options{})
+	cs := connect(t, gw.url+"/mcp", nil, nil)
+	wantWeather(t, cs, "Oslo")
+	dead := config.Backend{Name: "weather", URL: "http://127.0.0.1:1/mcp", Transport: config.TransportStreamable, Timeout: config.Duration(2 * time.Second)}
+	rep, err := gw.gw.Reload(ctxT(t), baseConfig(dead), gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rep.Changed) != "[weather]" {
+		t.Fatalf("changed %v, want [weather]", rep.Changed)
+	}
+	_, err = call(t, cs, "weather_get_weather", map[string]any{"city": "Oslo"})
+	wantUnavailable(t, err, "weather")
+}
