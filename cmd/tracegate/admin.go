@@ -7,18 +7,20 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // adminHandler serves the admin listener: /healthz and /readyz for
-// probes, /metrics, /admin/config and, with the viewer on, the trace API,
-// the UI and OTLP/HTTP ingest at /v1/traces. extra, if not nil, adds to
-// the mux (the demo's hook).
+// probes, /metrics, /admin/config, POST /admin/reload and, with the viewer
+// on, the trace API, the UI and OTLP/HTTP ingest at /v1/traces. extra, if
+// not nil, adds to the mux (the demo's hook).
 //
 // When the configuration has admin tokens (admin.bearer_tokens, else
 // auth.bearer_tokens), every path but /healthz and /readyz needs one, and
-// /readyz gives its backend details only to a caller that sends one.
+// /readyz gives its backend details only to a caller that sends one. The
+// tokens are those in force: a reload changes them.
 func (rt *runtime) adminHandler(extra func(*http.ServeMux)) http.Handler {
-	auth := newBearerCheck(rt.cfg.AdminTokens())
+	auth := &rt.adminAuth
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -27,7 +29,7 @@ func (rt *runtime) adminHandler(extra func(*http.ServeMux)) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		rd := rt.gateway.Readiness()
 		var body any = rd
-		if !auth.ok(r) {
+		if !auth.Load().ok(r) {
 			// Backend errors can name hosts, paths and users.
 			body = struct {
 				Status string `json:"status"`
@@ -45,6 +47,7 @@ func (rt *runtime) adminHandler(extra func(*http.ServeMux)) http.Handler {
 	protected := http.NewServeMux()
 	protected.Handle("GET /metrics", rt.tel.MetricsHandler())
 	protected.HandleFunc("GET /admin/config", rt.serveConfig)
+	protected.HandleFunc("POST /admin/reload", rt.serveReload)
 	if rt.store != nil {
 		protected.Handle("POST /v1/traces", rt.store.OTLPHandler())
 		protected.Handle("/api/", rt.store.Handler())
@@ -54,7 +57,7 @@ func (rt *runtime) adminHandler(extra func(*http.ServeMux)) http.Handler {
 	if extra != nil {
 		extra(protected)
 	}
-	mux.Handle("/", auth.require(protected))
+	mux.Handle("/", requireBearer(auth, protected))
 	return mux
 }
 
@@ -68,8 +71,8 @@ type effectiveConfig struct {
 }
 
 func (rt *runtime) effectiveConfig() (effectiveConfig, error) {
-	m, err := rt.cfg.Redacted().Map()
-	return effectiveConfig{Config: m, Exporters: rt.tel.Exporters, Version: currentBuild.Version}, err
+	m, err := rt.config().Redacted().Map()
+	return effectiveConfig{Config: m, Exporters: *rt.exporters.Load(), Version: currentBuild.Version}, err
 }
 
 func (rt *runtime) serveConfig(w http.ResponseWriter, r *http.Request) {
@@ -117,9 +120,10 @@ func (b *bearerCheck) ok(r *http.Request) bool {
 	return match == 1
 }
 
-func (b *bearerCheck) require(next http.Handler) http.Handler {
+// requireBearer serves next to callers with one of the tokens in check.
+func requireBearer(check *atomic.Pointer[bearerCheck], next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b.ok(r) {
+		if check.Load().ok(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

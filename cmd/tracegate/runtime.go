@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,7 @@ import (
 
 // runtime is one running gateway with its telemetry.
 type runtime struct {
-	cfg     *config.Config
+	cfg     *config.Config // as started; config() is the one in force
 	log     *slog.Logger
 	tel     *telemetry.Telemetry
 	store   *traceview.Store // nil when the viewer is off
@@ -40,6 +41,16 @@ type runtime struct {
 	cluster  *cluster.Cluster    // with a cluster section; see openCluster
 
 	mcpAddr, adminAddr string
+
+	// What a reload (reload.go) changes.
+	path      string // the configuration file; "" when there is none to reload
+	current   atomic.Pointer[config.Config]
+	exporters atomic.Pointer[[]string] // where telemetry goes, for /admin/config
+	adminAuth atomic.Pointer[bearerCheck]
+	level     *slog.LevelVar // log.level
+	identity  *atomic.Bool   // telemetry.capture_identity, for logs
+	reloadMu  sync.Mutex     // serializes reloads; guards chain
+	chain     *plugin.Chain
 }
 
 func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*runtime, error) {
@@ -50,25 +61,19 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 // console (os.Stdout when nil): tracegate stdio gives it stderr, since its
 // stdout carries the protocol.
 func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Writer) (*runtime, error) {
-	log, err := telemetry.NewLogger(stderr, cfg.Log)
+	level, identity := new(slog.LevelVar), new(atomic.Bool)
+	log, err := telemetry.NewLoggerLevel(stderr, cfg.Log, level)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Telemetry.CaptureIdentity {
-		log = slog.New(auth.LogHandler(log.Handler()))
+	identity.Store(cfg.Telemetry.CaptureIdentity)
+	log = slog.New(identityLogHandler{log.Handler(), identity})
+	if err := checkBackendTLS(cfg.Backends, log); err != nil {
+		return nil, err
 	}
-	// Backend TLS files are read here, so that a missing CA or key stops
-	// the start rather than every call; this also logs the warning for
-	// insecure_skip_verify once.
-	for _, b := range cfg.Backends {
-		if b.URL == "" {
-			continue
-		}
-		if _, err := auth.BackendTransport(backend.NewHTTPTransport(), b, log); err != nil {
-			return nil, fmt.Errorf("backend %q: %w", b.Name, err)
-		}
-	}
-	rt := &runtime{cfg: cfg, log: log}
+	rt := &runtime{cfg: cfg, log: log, level: level, identity: identity}
+	rt.current.Store(cfg)
+	rt.adminAuth.Store(newBearerCheck(cfg.AdminTokens()))
 	var procs []sdktrace.SpanProcessor
 	if v := cfg.Telemetry.Viewer; v.Enabled == nil || *v.Enabled {
 		rt.store = traceview.New(traceview.Limits{MaxSpans: v.MaxSpans, MaxBytes: v.MaxBytes})
@@ -78,10 +83,11 @@ func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Wr
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
+	rt.exporters.Store(&rt.tel.Exporters)
 	// Plugin spans are children of the SERVER span, so they come from the
 	// same tracer provider.
-	popts := plugin.Options{TracerProvider: rt.tel.TracerProvider, MeterProvider: rt.tel.MeterProvider, Logger: log}
-	if err := rt.shareRateLimits(&popts); err != nil {
+	popts, err := rt.pluginOptions(nil)
+	if err != nil {
 		rt.tel.Shutdown(context.Background())
 		return nil, err
 	}
@@ -91,6 +97,7 @@ func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Wr
 		rt.tel.Shutdown(context.Background())
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
+	rt.chain = chain
 	rt.gateway, err = gateway.New(cfg, rt.gatewayOptions(chain))
 	if err != nil {
 		rt.closeCluster()
@@ -101,13 +108,27 @@ func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Wr
 	return rt, nil
 }
 
+// checkBackendTLS reads the backends' TLS files, so that a missing CA or
+// key stops the start (or a reload) rather than every call; this also
+// logs the warning for insecure_skip_verify once.
+func checkBackendTLS(backends []config.Backend, log *slog.Logger) error {
+	for _, b := range backends {
+		if b.URL == "" {
+			continue
+		}
+		if _, err := auth.BackendTransport(backend.NewHTTPTransport(), b, log); err != nil {
+			return fmt.Errorf("backend %q: %w", b.Name, err)
+		}
+	}
+	return nil
+}
+
 // gatewayOptions wires tracing and the plugin chain into the gateway (see
 // gateway.TracingOptions).
 func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
-	opts := gateway.TracingOptions(rt.cfg, rt.tel, chain)
+	opts := rt.configOptions(rt.cfg, chain)
 	opts.Logger = rt.log
 	opts.Version = currentBuild.Version
-	opts.SessionIdleTimeout = rt.cfg.SessionIdleTimeout.D()
 	opts.Cluster = rt.cluster
 	// A failed counter counts nothing; it never fails the gateway.
 	rt.refusals, _ = httplimit.NewRefusals(rt.tel.MeterProvider)
@@ -125,6 +146,25 @@ func (rt *runtime) gatewayOptions(chain *plugin.Chain) gateway.Options {
 	opts.OnBackendState = chainBackendState(onState...)
 	return opts
 }
+
+// configOptions are the gateway options built from cfg, which a reload
+// builds again.
+func (rt *runtime) configOptions(cfg *config.Config, chain *plugin.Chain) gateway.Options {
+	opts := gateway.TracingOptions(cfg, rt.tel, chain)
+	opts.SessionIdleTimeout = cfg.SessionIdleTimeout.D()
+	return opts
+}
+
+// pluginOptions are what every plugin chain is built with, at start and
+// at each reload (previous, the chain replaced).
+func (rt *runtime) pluginOptions(previous *plugin.Chain) (plugin.Options, error) {
+	opts := plugin.Options{TracerProvider: rt.tel.TracerProvider, MeterProvider: rt.tel.MeterProvider, Logger: rt.log, Previous: previous}
+	err := rt.shareRateLimits(&opts)
+	return opts, err
+}
+
+// config is the configuration in force.
+func (rt *runtime) config() *config.Config { return rt.current.Load() }
 
 // backends returns the gateway's backends, none before it is built.
 func (rt *runtime) backends() []*backend.Backend {
@@ -147,8 +187,10 @@ func (rt *runtime) mcpHandler() (http.Handler, error) {
 	return wt.Wrap(rt.limits.Wrap(rt.gateway.Handler())), nil
 }
 
-func (rt *runtime) flushTimeout() time.Duration {
-	if d := rt.cfg.Telemetry.FlushTimeout.D(); d > 0 {
+func (rt *runtime) flushTimeout() time.Duration { return flushTimeout(rt.config()) }
+
+func flushTimeout(cfg *config.Config) time.Duration {
+	if d := cfg.Telemetry.FlushTimeout.D(); d > 0 {
 		return d
 	}
 	return config.DefaultFlushTimeout

@@ -21,18 +21,24 @@ import (
 )
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("serve", "", "Run the gateway: the MCP listener and the admin listener, with the backends,\nplugins and telemetry of the configuration file. SIGINT or SIGTERM shuts it\ndown within shutdown_grace; a second signal exits at once.", stdout, stderr)
+	fs := newFlagSet("serve", "", "Run the gateway: the MCP listener and the admin listener, with the backends,\nplugins and telemetry of the configuration file. SIGHUP (or POST /admin/reload)\nreloads the file without dropping a session; an invalid file is refused and\nthe running configuration kept. SIGINT or SIGTERM shuts it down within\nshutdown_grace; a second signal exits at once.", stdout, stderr)
 	path := fs.String("config", "tracegate.yaml", "configuration `file`; ${VAR} in values is expanded from the environment")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	// SIGHUP reloads the configuration; caught from the start, so that
+	// one sent while the gateway starts is applied once it runs rather
+	// than ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	r := loadConfig(*path, stderr)
 	if r == nil {
 		return exitFail
 	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	if err := serve(ctx, r.Config, serveHooks{warnings: r.Warnings}, stderr); err != nil {
+	if err := serve(ctx, r.Config, serveHooks{warnings: r.Warnings, configPath: *path, hup: hup}, stderr); err != nil {
 		fmt.Fprintf(stderr, "tracegate: %v\n", err)
 		return exitFail
 	}
@@ -90,6 +96,11 @@ type serveHooks struct {
 	// cfg.Warnings(): serve passes config.Check's, which also name unset
 	// variables and say where in the file each one is.
 	warnings config.Errors
+	// configPath is the file cfg came from, which a reload reads again;
+	// "" when there is none (the demo): no reload.
+	configPath string
+	// hup receives SIGHUP, each a reload.
+	hup <-chan os.Signal
 }
 
 // HTTP server bounds. No http.Server.WriteTimeout on the MCP listener: it
@@ -115,6 +126,7 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	if err != nil {
 		return err
 	}
+	rt.path = hooks.configPath
 	log := rt.log
 	mcpHandler, err := rt.mcpHandler()
 	if err != nil {
@@ -179,13 +191,26 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	if hooks.started != nil {
 		hooks.started(ctx, rt)
 	}
+	if hooks.hup != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hooks.hup:
+					// The outcome is logged; there is no one to answer.
+					rt.reload(ctx, "SIGHUP")
+				}
+			}
+		}()
+	}
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	grace := cfg.ShutdownGrace.D()
+	grace := rt.config().ShutdownGrace.D()
 	if grace <= 0 {
 		grace = config.DefaultShutdownGrace
 	}

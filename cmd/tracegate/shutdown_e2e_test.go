@@ -23,11 +23,13 @@ import (
 
 // servedProcess is `tracegate serve` running as a child process.
 type servedProcess struct {
-	cmd    *exec.Cmd
-	logs   *lockedLines
-	mcpURL string
-	exited chan struct{}
-	code   int
+	cmd      *exec.Cmd
+	logs     *lockedLines
+	path     string // the configuration file
+	mcpURL   string
+	adminURL string // "off" when there is no admin listener
+	exited   chan struct{}
+	code     int
 }
 
 // startServe runs `tracegate serve` on yaml with extra environment
@@ -38,7 +40,7 @@ func startServe(t *testing.T, yaml string, env ...string) *servedProcess {
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &servedProcess{cmd: exec.Command(selfBin, "serve", "-config", path), logs: &lockedLines{}, exited: make(chan struct{})}
+	p := &servedProcess{cmd: exec.Command(selfBin, "serve", "-config", path), logs: &lockedLines{}, path: path, exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -56,16 +58,16 @@ func startServe(t *testing.T, yaml string, env ...string) *servedProcess {
 			<-p.exited
 		}
 	})
-	urls := make(chan string, 1)
+	urls := make(chan [2]string, 1)
 	go func() {
 		defer close(p.exited)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			p.logs.add(sc.Text())
-			var line struct{ Msg, MCP string }
+			var line struct{ Msg, MCP, Admin string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "tracegate listening" {
-				urls <- line.MCP
+				urls <- [2]string{line.MCP, line.Admin}
 			}
 		}
 		err := p.cmd.Wait()
@@ -75,7 +77,8 @@ func startServe(t *testing.T, yaml string, env ...string) *servedProcess {
 		}
 	}()
 	select {
-	case p.mcpURL = <-urls:
+	case u := <-urls:
+		p.mcpURL, p.adminURL = u[0], u[1]
 	case <-p.exited:
 		t.Fatalf("tracegate serve exited before listening:\n%s", p.logs)
 	case <-time.After(20 * time.Second):

@@ -43,23 +43,8 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	r := config.Check(data, os.Getenv)
-	rep := validateReport{File: *path, Errors: []problem{}, Warnings: []problem{}}
-	for _, e := range r.Errors {
-		rep.Errors = append(rep.Errors, problem{e.Line, e.Column, e.Path, e.Msg})
-	}
+	rep := validateReport{File: *path, Errors: checkErrors(r), Warnings: []problem{}}
 	if cfg := r.Config; cfg != nil {
-		// Each plugin type checks its own options.
-		for i, p := range cfg.Plugins {
-			if err := plugin.Validate(p); err != nil {
-				path, msg := "plugins["+strconv.Itoa(i)+"]", err.Error()
-				// "rate: invalid rate" belongs to plugins[i].rate.
-				if key, rest, ok := strings.Cut(msg, ": "); ok && p.Options[key] != nil {
-					path, msg = path+"."+key, rest
-				}
-				line, col := r.Position(path)
-				rep.Errors = append(rep.Errors, problem{line, col, path, msg})
-			}
-		}
 		rep.Backends, rep.Plugins = len(cfg.Backends), len(cfg.Plugins)
 	}
 	for _, w := range r.Warnings {
@@ -88,6 +73,30 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// checkErrors is every error of a checked file, those of each plugin
+// type's own options included, in the order validate prints them.
+func checkErrors(r *config.Result) []problem {
+	out := []problem{}
+	for _, e := range r.Errors {
+		out = append(out, problem{e.Line, e.Column, e.Path, e.Msg})
+	}
+	if cfg := r.Config; cfg != nil {
+		// Each plugin type checks its own options.
+		for i, p := range cfg.Plugins {
+			if err := plugin.Validate(p); err != nil {
+				path, msg := "plugins["+strconv.Itoa(i)+"]", err.Error()
+				// "rate: invalid rate" belongs to plugins[i].rate.
+				if key, rest, ok := strings.Cut(msg, ": "); ok && p.Options[key] != nil {
+					path, msg = path+"."+key, rest
+				}
+				line, col := r.Position(path)
+				out = append(out, problem{line, col, path, msg})
+			}
+		}
+	}
+	return out
 }
 
 // format writes a problem as compilers do, file:line:column: message, so

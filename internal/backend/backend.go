@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -117,6 +118,8 @@ type Backend struct {
 	clients  map[string]*clientSlot // per_client sessions by client key
 	stderr   *tailWriter
 	redactor *redact.Redactor
+	// tracer is opts.Tracer, which SetTracer replaces on a running backend.
+	tracer atomic.Pointer[mcptrace.ClientTracer]
 
 	kick    chan struct{}
 	refresh chan struct{}
@@ -179,8 +182,14 @@ func New(cfg config.Backend, opts Options) *Backend {
 		b.stderr = newTailWriter(b.log)
 	}
 	b.redactor = redact.New(redact.HeaderSecrets(cfg.Headers)...)
+	b.tracer.Store(opts.Tracer)
 	return b
 }
+
+// SetTracer replaces the tracer of the CLIENT spans (nil for none): a
+// configuration reload changes what is recorded without reconnecting.
+// Requests already sent keep the span they started with.
+func (b *Backend) SetTracer(t *mcptrace.ClientTracer) { b.tracer.Store(t) }
 
 // NewHTTPTransport returns the base HTTP transport for backends: pooled
 // keep-alive connections sized for many concurrent calls to one host.

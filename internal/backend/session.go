@@ -70,7 +70,7 @@ func (s *Session) Done() <-chan struct{} { return s.conn.Done() }
 // Close ends the session.
 func (s *Session) Close() error {
 	err := s.conn.Close()
-	if t := s.b.opts.Tracer; t != nil {
+	if t := s.b.tracer.Load(); t != nil {
 		t.SessionDone(s.start, s.init.ProtocolVersion)
 	}
 	return err
@@ -110,9 +110,10 @@ type Request struct {
 func (s *Session) Send(ctx context.Context, r Request) (wire.Message, error) {
 	var span *mcptrace.ClientSpan
 	meta := r.Meta
-	if t := s.b.opts.Tracer; t != nil && !r.Untraced {
+	tracer := s.b.tracer.Load()
+	if tracer != nil && !r.Untraced {
 		var injected map[string]any
-		ctx, span, injected = t.Start(ctx, mcptrace.Message{
+		ctx, span, injected = tracer.Start(ctx, mcptrace.Message{
 			Method: r.Method, RequestID: wire.IDString(r.ID), Tool: r.Tool, Prompt: r.Prompt, URI: r.URI,
 			Meta: r.Meta, SessionID: s.ID(), ProtocolVersion: s.init.ProtocolVersion, Arguments: r.Arguments,
 		})
@@ -120,7 +121,7 @@ func (s *Session) Send(ctx context.Context, r Request) (wire.Message, error) {
 			meta = injected
 		}
 	}
-	if r.Untraced && s.b.opts.Tracer != nil {
+	if r.Untraced && tracer != nil {
 		meta = unsampled(meta)
 	}
 	var params []byte

@@ -22,9 +22,10 @@ type ClusterStatus struct {
 // backend is (or none is configured): one dead backend must not take the
 // others out of a load balancer.
 func (g *Gateway) Readiness() Readiness {
-	r := Readiness{Backends: make([]backend.Status, 0, len(g.backends))}
+	backends := g.Backends()
+	r := Readiness{Backends: make([]backend.Status, 0, len(backends))}
 	ready := 0
-	for _, b := range g.backends {
+	for _, b := range backends {
 		s := b.Status()
 		if s.State == backend.StateReady {
 			ready++
@@ -32,7 +33,7 @@ func (g *Gateway) Readiness() Readiness {
 		r.Backends = append(r.Backends, s)
 	}
 	switch {
-	case ready == len(g.backends):
+	case ready == len(backends):
 		r.Status = "ready"
 	case ready > 0:
 		r.Status = "degraded"

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,15 +15,16 @@ import (
 )
 
 // front is one virtual MCP server: the aggregate of every backend at /mcp
-// (name ""), or one backend with its own names at /mcp/{backend}.
+// (name ""), or one backend with its own names at /mcp/{backend}. A front
+// lives as long as its endpoint: sessions point to it, and a reload
+// changes its members (setBackends) rather than the front.
 type front struct {
-	g        *Gateway
-	name     string
-	backends []*backend.Backend
-	namer    *namer // nil: the backends' own names
-	cur      atomic.Pointer[view]
+	g     *Gateway
+	name  string
+	namer *namer // nil: the backends' own names
+	cur   atomic.Pointer[view]
 
-	mu sync.Mutex // serializes sync
+	mu sync.Mutex // serializes sync and setBackends
 	// lastSeen keeps each backend's last ready catalog, so that its names
 	// can be answered with "unavailable" while it is down.
 	lastSeen map[*backend.Backend]*backend.Catalog
@@ -31,6 +33,8 @@ type front struct {
 // view is an immutable snapshot of a front: its routes and its prebuilt
 // list results. The request path reads it with one atomic load.
 type view struct {
+	// backends are the front's members, in configuration order.
+	backends  []*backend.Backend
 	tools     map[string]*route
 	prompts   map[string]*route
 	resources map[string]*backend.Backend
@@ -64,8 +68,8 @@ type templateRoute struct {
 }
 
 func newFront(g *Gateway, name string, backends []*backend.Backend, n *namer) *front {
-	f := &front{g: g, name: name, backends: backends, namer: n, lastSeen: map[*backend.Backend]*backend.Catalog{}}
-	f.cur.Store(f.build())
+	f := &front{g: g, name: name, namer: n, lastSeen: map[*backend.Backend]*backend.Catalog{}}
+	f.cur.Store(f.build(backends))
 	return f
 }
 
@@ -98,8 +102,38 @@ func (f *front) visible(b *backend.Backend, name string) string {
 func (f *front) sync() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.publish(f.cur.Load().backends)
+}
+
+// setBackends makes backends the front's members, as sync does: the
+// sessions of the front stay, and see the lists change.
+func (f *front) setBackends(backends []*backend.Backend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for b := range f.lastSeen {
+		if !slices.Contains(backends, b) {
+			delete(f.lastSeen, b)
+		}
+	}
+	f.publish(backends)
+}
+
+// inherit lets to answer for the names from's catalog had, while to is
+// not ready: a backend's replacement that is down gets calls to its tools
+// answered "unavailable", not "unknown tool".
+func (f *front) inherit(from, to *backend.Backend) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.lastSeen[to]; !ok && f.lastSeen[from] != nil {
+		f.lastSeen[to] = f.lastSeen[from]
+	}
+}
+
+// publish builds the view of backends and puts it in force, then sends
+// list_changed for each list whose content changed. Caller holds f.mu.
+func (f *front) publish(backends []*backend.Backend) {
 	old := f.cur.Load()
-	next := f.build()
+	next := f.build(backends)
 	f.cur.Store(next)
 	var changed []string
 	if !bytes.Equal(old.toolsList, next.toolsList) {
@@ -116,10 +150,11 @@ func (f *front) sync() {
 	}
 }
 
-// build makes a view from the backends' current catalogs. Caller holds
-// f.mu, or f is being made.
-func (f *front) build() *view {
+// build makes a view of backends from their current catalogs. Caller
+// holds f.mu, or f is being made.
+func (f *front) build(backends []*backend.Backend) *view {
 	v := &view{
+		backends:  backends,
 		tools:     map[string]*route{},
 		prompts:   map[string]*route{},
 		resources: map[string]*backend.Backend{},
@@ -128,7 +163,7 @@ func (f *front) build() *view {
 	var tools, prompts, resources, templates [][]byte
 	caps := capabilitySet{}
 	var instructions []string
-	for _, b := range f.backends {
+	for _, b := range backends {
 		cat := b.Catalog()
 		if b.State() != backend.StateReady {
 			if last := f.lastSeen[b]; last != nil {
@@ -262,12 +297,26 @@ func (c capabilitySet) json() []byte {
 	return out
 }
 
-// namer renders tools.name_format.
-type namer struct{ format string }
+// namer renders tools.name_format, which a reload may change.
+type namer struct{ format atomic.Pointer[string] }
 
-func (n namer) name(backendName, item string) string {
-	if n.format == "" || n.format == "{backend}_{tool}" {
+func newNamer(format string) *namer {
+	n := &namer{}
+	n.set(format)
+	return n
+}
+
+func (n *namer) set(format string) { n.format.Store(&format) }
+
+func (n *namer) current() string { return *n.format.Load() }
+
+func (n *namer) name(backendName, item string) string {
+	return nameWith(n.current(), backendName, item)
+}
+
+func nameWith(format, backendName, item string) string {
+	if format == "" || format == "{backend}_{tool}" {
 		return backendName + "_" + item
 	}
-	return strings.NewReplacer("{backend}", backendName, "{tool}", item).Replace(n.format)
+	return strings.NewReplacer("{backend}", backendName, "{tool}", item).Replace(format)
 }

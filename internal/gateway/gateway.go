@@ -84,14 +84,17 @@ type Options struct {
 
 // Gateway is the running virtual server.
 type Gateway struct {
-	cfg      *config.Config
-	opts     Options
-	log      *slog.Logger
-	backends []*backend.Backend
-	byName   map[string]*backend.Backend
+	opts  Options // as New got them; Reload replaces what live and topology hold
+	log   *slog.Logger
+	spans trace.Tracer // the backends' own work
 
-	all    *front
-	single map[string]*front
+	// topo and live are what a reload replaces, each whole, so that the
+	// request path reads either with one atomic load.
+	topo atomic.Pointer[topology]
+	live atomic.Pointer[live]
+	// all is /mcp. It and the fronts of topology.single outlive reloads:
+	// sessions hold them.
+	all *front
 
 	sessions *sessionTable
 	replicas *replicas // nil without Options.Cluster
@@ -105,8 +108,24 @@ type Gateway struct {
 	syncMu    sync.Mutex
 	synced    sync.Map // *backend.Backend -> backend.State its last sync saw
 	closeOnce sync.Once
-	stopReap  context.CancelFunc
 	closed    atomic.Bool // CloseStreams was called: no new GET stream opens
+
+	reloads reloads
+}
+
+// topology is the set of backends in force.
+type topology struct {
+	backends []*backend.Backend // configuration order
+	byName   map[string]*backend.Backend
+	single   map[string]*front // /mcp/{backend}
+}
+
+// live is what the request path reads of the configuration.
+type live struct {
+	cfg     *config.Config
+	handler http.Handler // auth, body limits and the mux
+	plugins *plugin.Chain
+	server  *mcptrace.ServerTracer
 }
 
 // New builds a gateway for cfg. It does not connect to backends until Start.
@@ -115,11 +134,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		opts.Logger = slog.Default()
 	}
 	g := &Gateway{
-		cfg:      cfg,
 		opts:     opts,
 		log:      opts.Logger,
-		byName:   map[string]*backend.Backend{},
-		single:   map[string]*front{},
 		sessions: newSessionTable(),
 		flight:   newFlight(),
 	}
@@ -129,62 +145,77 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.levels = newLogLevels(g)
 	g.subs = newSubscriptions(g)
-	var spans trace.Tracer
 	if opts.TracerProvider != nil {
-		spans = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
+		g.spans = opts.TracerProvider.Tracer("github.com/tracegate/tracegate/internal/backend")
 	}
+	g.reloads.init()
+	topo := &topology{byName: map[string]*backend.Backend{}, single: map[string]*front{}}
 	for _, bc := range cfg.Backends {
-		if _, dup := g.byName[bc.Name]; dup {
+		if _, dup := topo.byName[bc.Name]; dup {
 			return nil, errors.New("duplicate backend " + bc.Name)
 		}
-		bopts := backend.Options{
-			Logger:        g.log,
-			SpanTracer:    spans,
-			OnMessage:     g.fromBackend,
-			OnSession:     g.sessionReady,
-			OnChange:      g.backendChanged,
-			ClientName:    "tracegate",
-			ClientVersion: opts.Version,
-			KeepAlive:     opts.KeepAlive,
-			MinBackoff:    opts.MinBackoff,
-		}
-		if opts.Backend != nil {
-			bopts.Tracer = opts.Backend(bc)
-		}
-		if opts.BackendTransport != nil {
-			bopts.HTTPClient = &http.Client{Transport: opts.BackendTransport(bc)}
-		}
-		b := backend.New(bc, bopts)
-		g.backends = append(g.backends, b)
-		g.byName[bc.Name] = b
+		b := g.newBackend(bc, opts)
+		topo.backends = append(topo.backends, b)
+		topo.byName[bc.Name] = b
 	}
-	g.all = newFront(g, "", g.backends, &namer{format: cfg.Tools.NameFormat})
-	for _, b := range g.backends {
-		g.single[b.Name()] = newFront(g, b.Name(), []*backend.Backend{b}, nil)
+	g.all = newFront(g, "", topo.backends, newNamer(cfg.Tools.NameFormat))
+	for _, b := range topo.backends {
+		topo.single[b.Name()] = newFront(g, b.Name(), []*backend.Backend{b}, nil)
 	}
-	g.handler = g.buildHandler()
+	g.topo.Store(topo)
+	g.live.Store(&live{cfg: cfg, handler: g.buildHandler(cfg, opts.WrapHTTP), plugins: opts.Plugins, server: opts.Server})
+	g.handler = http.HandlerFunc(g.serveHTTP)
 	return g, nil
+}
+
+// newBackend makes the backend of bc, with the tracer and transport opts
+// give it.
+func (g *Gateway) newBackend(bc config.Backend, opts Options) *backend.Backend {
+	bopts := backend.Options{
+		Logger:        g.log,
+		SpanTracer:    g.spans,
+		OnMessage:     g.fromBackend,
+		OnSession:     g.sessionReady,
+		OnChange:      g.backendChanged,
+		ClientName:    "tracegate",
+		ClientVersion: g.opts.Version,
+		KeepAlive:     g.opts.KeepAlive,
+		MinBackoff:    g.opts.MinBackoff,
+	}
+	if opts.Backend != nil {
+		bopts.Tracer = opts.Backend(bc)
+	}
+	if opts.BackendTransport != nil {
+		bopts.HTTPClient = &http.Client{Transport: opts.BackendTransport(bc)}
+	}
+	b := backend.New(bc, bopts)
+	g.reloads.own(b)
+	return b
 }
 
 // Start connects to every backend in the background.
 func (g *Gateway) Start(ctx context.Context) {
-	for _, b := range g.backends {
-		b.Start(ctx)
+	g.reloads.start(ctx)
+	for _, b := range g.Backends() {
+		b.Start(g.reloads.life)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	g.stopReap = cancel
-	idle := g.opts.SessionIdleTimeout
-	if idle <= 0 {
-		idle = defaultSessionIdle
-	}
-	go g.reap(ctx, idle)
+	g.startReaper(g.opts.SessionIdleTimeout)
 }
 
 // Backends returns the gateway's backends in configuration order.
-func (g *Gateway) Backends() []*backend.Backend { return g.backends }
+func (g *Gateway) Backends() []*backend.Backend { return g.topo.Load().backends }
 
 // Handler serves /mcp and /mcp/{backend}.
 func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// config is the configuration in force.
+func (g *Gateway) config() *config.Config { return g.live.Load().cfg }
+
+// server is the tracer of the SERVER spans in force, nil for none.
+func (g *Gateway) server() *mcptrace.ServerTracer { return g.live.Load().server }
+
+// singleFront is the front of /mcp/{name}, nil when no backend has name.
+func (g *Gateway) singleFront(name string) *front { return g.topo.Load().single[name] }
 
 // WaitReady blocks until every backend has reached a ready or down state at
 // least once and its catalog is published, or ctx is done.
@@ -193,7 +224,7 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		settled := true
-		for _, b := range g.backends {
+		for _, b := range g.Backends() {
 			s := b.State()
 			if synced, _ := g.synced.Load(b); s == backend.StateConnecting || synced != s {
 				settled = false
@@ -218,16 +249,14 @@ func (g *Gateway) CloseStreams() {
 	g.sessions.each(func(s *session) { s.closeStream() })
 }
 
-// Close ends every client session and disconnects every backend, stopping
-// stdio children.
+// Close ends every client session and disconnects every backend, those a
+// reload is starting or draining included, stopping stdio children.
 func (g *Gateway) Close() error {
 	g.closeOnce.Do(func() {
-		if g.stopReap != nil {
-			g.stopReap()
-		}
+		g.stopReaper()
 		g.CloseStreams()
 		var wg sync.WaitGroup
-		for _, b := range g.backends {
+		for _, b := range g.reloads.close() {
 			wg.Go(func() { b.Close() })
 		}
 		wg.Wait()
@@ -242,12 +271,14 @@ func (g *Gateway) backendChanged(b *backend.Backend) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
 	state := b.State()
-	if prev, _ := g.synced.Load(b); prev != state && g.opts.OnBackendState != nil {
+	// A backend a reload replaced reports nothing more: its name is its
+	// replacement's.
+	if prev, _ := g.synced.Load(b); prev != state && g.opts.OnBackendState != nil && !g.reloads.replaced[b] {
 		st := b.Status()
 		g.opts.OnBackendState(b.Name(), string(state), st.Since, st.LastError)
 	}
 	g.all.sync()
-	if f := g.single[b.Name()]; f != nil {
+	if f := g.singleFront(b.Name()); f != nil {
 		f.sync()
 	}
 	g.synced.Store(b, state)

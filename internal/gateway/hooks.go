@@ -51,7 +51,7 @@ func (g *Gateway) hooks(ctx context.Context, s *session, b *backend.Backend, nam
 	if s != nil {
 		sid = s.id
 	}
-	return callHooks{g: g, chain: g.opts.Plugins, ctx: ctx, session: sid, backend: b, name: name, original: original, schema: schema}
+	return callHooks{g: g, chain: g.live.Load().plugins, ctx: ctx, session: sid, backend: b, name: name, original: original, schema: schema}
 }
 
 // active reports whether any plugin applies to hook k of this call.

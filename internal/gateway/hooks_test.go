@@ -32,7 +32,7 @@ func hookRig(tb testing.TB, cfgs []config.Plugin) (*Gateway, *backend.Backend) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return g, g.byName["files"]
+	return g, g.topo.Load().byName["files"]
 }
 
 // The pipeline asks active() on every tools/call: with no
@@ -50,7 +50,9 @@ func TestActiveDoesNotAllocate(t *testing.T) {
 	for _, tt := range tests {
 		g, b := hookRig(t, tt.cfgs)
 		if tt.cfgs == nil {
-			g.opts.Plugins = nil
+			l := *g.live.Load()
+			l.plugins = nil
+			g.live.Store(&l)
 		}
 		ctx := context.Background()
 		for _, name := range []string{"files_read_file", "read_file"} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/cluster"
+	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/wire"
 )
 
@@ -43,32 +44,27 @@ func supportedVersion(v string) bool {
 	return false
 }
 
-func (g *Gateway) buildHandler() http.Handler {
+// buildHandlerWith is the MCP handler of cfg: the mux, inside wrap, the
+// body limits and authn.
+func (g *Gateway) buildHandlerWith(cfg *config.Config, wrap func(http.Handler) http.Handler, authn *auth.Authenticator) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", g.endpoint(func(*http.Request) *front { return g.all }))
-	mux.Handle("/mcp/{backend}", g.endpoint(func(r *http.Request) *front { return g.single[r.PathValue("backend")] }))
+	mux.Handle("/mcp/{backend}", g.endpoint(func(r *http.Request) *front { return g.singleFront(r.PathValue("backend")) }))
 	var h http.Handler = mux
-	if g.opts.WrapHTTP != nil {
-		h = g.opts.WrapHTTP(h)
+	if wrap != nil {
+		h = wrap(h)
 	}
-	limit := g.cfg.MaxRequestBytes
+	limit := cfg.MaxRequestBytes
 	if limit <= 0 {
 		limit = defaultMaxRequestBytes
 	}
 	// The body is read here, once, incrementally and within its deadline,
 	// so the pipeline gets its bytes and a slow or oversized body is
 	// refused before anything else is done.
-	h = (&httplimit.Body{MaxBytes: limit, ReadTimeout: g.cfg.Limits.BodyReadTimeout.D(), Refusals: g.opts.Refusals}).Wrap(h)
+	h = (&httplimit.Body{MaxBytes: limit, ReadTimeout: cfg.Limits.BodyReadTimeout.D(), Refusals: g.opts.Refusals}).Wrap(h)
 	// Authentication comes first, so that no body is read and no span is
 	// started for a request without a valid token. The metadata that
 	// tells clients where to get one (RFC 9728) needs none.
-	authn, err := auth.New(g.cfg.Auth, auth.Options{Logger: g.log})
-	if err != nil {
-		g.log.Error("authentication misconfigured; refusing every request", "error", err)
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "authentication misconfigured", http.StatusInternalServerError)
-		})
-	}
 	h = authn.Middleware(auth.ClientCertificates(h))
 	paths := authn.MetadataPaths()
 	if len(paths) > 0 || g.replicas != nil {

@@ -43,7 +43,7 @@ func (l *logLevels) recompute() {
 	l.mu.Lock()
 	l.current = level
 	l.mu.Unlock()
-	for _, b := range l.g.backends {
+	for _, b := range l.g.Backends() {
 		for _, s := range b.Sessions() {
 			l.applyTo(s)
 		}

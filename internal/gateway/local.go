@@ -51,8 +51,8 @@ func (rq *request) initialize() ([]byte, error) {
 // serverInfoFor names the server a client of f talks to: the gateway at
 // /mcp, the backend's own identity at /mcp/{backend}.
 func (g *Gateway) serverInfoFor(f *front) []byte {
-	if len(f.backends) == 1 && f.namer == nil {
-		if info := f.backends[0].Catalog().Init.ServerInfo; len(info) > 0 {
+	if len(f.view().backends) == 1 && f.namer == nil {
+		if info := f.view().backends[0].Catalog().Init.ServerInfo; len(info) > 0 {
 			return info
 		}
 	}
@@ -193,7 +193,7 @@ func (rq *request) listen() ([]byte, error) {
 // the backend sessions that may ask it for roots: its own (per_client), or
 // the shared ones of its front.
 func (g *Gateway) rootsChanged(ctx context.Context, s *session) {
-	for _, b := range s.front.backends {
+	for _, b := range s.front.view().backends {
 		var bs *backend.Session
 		if b.PerClient() {
 			for _, x := range b.Sessions() {

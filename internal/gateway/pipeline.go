@@ -88,18 +88,18 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, f *front, s *s
 	}
 	ctx := context.WithValue(r.Context(), factsKey{}, facts)
 
-	if m.Method == "initialize" && s == nil && g.cfg.Limits.MaxSessions > 0 && g.sessions.len() >= g.cfg.Limits.MaxSessions {
+	if limit := g.config().Limits.MaxSessions; m.Method == "initialize" && s == nil && limit > 0 && g.sessions.len() >= limit {
 		// limits.max_sessions: refused before anything is allocated for
 		// the session, with a hint to come back.
 		g.opts.Refusals.Add(r.Context(), httplimit.LimitSessions)
 		w.Header().Set("Retry-After", "5")
 		writeJSON(w, http.StatusServiceUnavailable, wire.AppendError(nil, m.ID, codeInternalError,
-			fmt.Sprintf("tracegate: %d client sessions are open, the limit; try again later", g.cfg.Limits.MaxSessions), nil))
+			fmt.Sprintf("tracegate: %d client sessions are open, the limit; try again later", limit), nil))
 		return
 	}
 	tool, prompt, uri := rq.target()
 	var sp *mcptrace.ServerSpan
-	if t := g.opts.Server; t != nil {
+	if t := g.server(); t != nil {
 		msg := mcptrace.Message{Method: m.Method, RequestID: facts.requestID, Tool: tool, Prompt: prompt, URI: uri,
 			Meta: rq.meta, Header: r.Header}
 		if s != nil {

@@ -12,31 +12,39 @@ const maxPolicyNames = 4096
 // /mcp/{backend}, where clients use the backend's own names but plugin
 // filters match the namespaced ones: asking whether a hook is active must
 // not allocate on every call. Names come from backend catalogs, so the
-// cache stays small; it is copied on write and read without a lock.
+// cache stays small; it is copied on write and read without a lock. It
+// holds the names of one name format: a reload that changes the format
+// starts it over.
 type policyNames struct {
-	m atomic.Pointer[map[policyKey]string]
+	m atomic.Pointer[policyCache]
+}
+
+type policyCache struct {
+	format string
+	names  map[policyKey]string
 }
 
 type policyKey struct{ backend, original string }
 
 func (p *policyNames) get(n *namer, backend, original string) string {
 	k := policyKey{backend, original}
-	if m := p.m.Load(); m != nil {
-		if name, ok := (*m)[k]; ok {
+	format := n.current()
+	if c := p.m.Load(); c != nil && c.format == format {
+		if name, ok := c.names[k]; ok {
 			return name
 		}
 	}
-	name := n.name(backend, original)
+	name := nameWith(format, backend, original)
 	for {
 		old := p.m.Load()
-		var next map[policyKey]string
-		if old == nil || len(*old) >= maxPolicyNames {
-			next = make(map[policyKey]string, 1)
+		next := &policyCache{format: format}
+		if old == nil || old.format != format || len(old.names) >= maxPolicyNames {
+			next.names = make(map[policyKey]string, 1)
 		} else {
-			next = maps.Clone(*old)
+			next.names = maps.Clone(old.names)
 		}
-		next[k] = name
-		if p.m.CompareAndSwap(old, &next) {
+		next.names[k] = name
+		if p.m.CompareAndSwap(old, next) {
 			return name
 		}
 	}

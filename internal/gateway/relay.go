@@ -311,7 +311,7 @@ func (g *Gateway) targetsOf(bs *backend.Session, c *call, m *wire.Message) []tar
 }
 
 func (f *front) has(b *backend.Backend) bool {
-	for _, x := range f.backends {
+	for _, x := range f.view().backends {
 		if x == b {
 			return true
 		}
@@ -454,7 +454,7 @@ func (g *Gateway) relayAnswer(ctx context.Context, s *session, m *wire.Message) 
 // trace context of the request's SERVER span in params._meta, so the
 // client sees it in the trace of its own call. Every other byte is kept.
 func (g *Gateway) traced(ctx context.Context, msg []byte) []byte {
-	t := g.opts.Server
+	t := g.server()
 	if t == nil {
 		return msg
 	}

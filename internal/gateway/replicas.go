@@ -168,7 +168,7 @@ func (rp *replicas) restore(ctx context.Context, id string) (*session, error) {
 	}
 	f := rp.g.all
 	if rec.Front != "" {
-		if f = rp.g.single[rec.Front]; f == nil {
+		if f = rp.g.singleFront(rec.Front); f == nil {
 			return nil, nil
 		}
 	}

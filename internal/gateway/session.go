@@ -244,7 +244,7 @@ func (g *Gateway) endSession(id string, done bool) bool {
 	s.closed = true
 	s.mu.Unlock()
 	s.closeStream()
-	for _, b := range s.front.backends {
+	for _, b := range s.front.view().backends {
 		if b.PerClient() {
 			b.ReleaseClient(id)
 		}
@@ -253,8 +253,8 @@ func (g *Gateway) endSession(id string, done bool) bool {
 	if s.level.Load() != 0 {
 		g.levels.recompute()
 	}
-	if done && g.opts.Server != nil {
-		g.opts.Server.SessionDone(s.start, s.version, s.header)
+	if t := g.server(); done && t != nil {
+		t.SessionDone(s.start, s.version, s.header)
 	}
 	return true
 }

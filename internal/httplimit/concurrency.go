@@ -16,7 +16,8 @@ import (
 // events, which stay open for a session's life) have their own bound, so
 // that open streams never starve calls, and calls never starve streams.
 //
-// A Concurrency must not be copied after first use.
+// Wrap reads MaxRequests and MaxStreams; SetLimits changes them on a
+// running Concurrency. A Concurrency must not be copied after first use.
 type Concurrency struct {
 	// MaxRequests bounds requests in progress, streams excluded. Zero or
 	// less means no bound.
@@ -33,6 +34,9 @@ type Concurrency struct {
 	Refusals *Refusals
 
 	requests, streams atomic.Int64
+	// maxRequests and maxStreams are the bounds in force: the fields as
+	// Wrap read them, or what SetLimits set since.
+	maxRequests, maxStreams atomic.Int64
 
 	mu      sync.Mutex
 	closing bool
@@ -51,18 +55,27 @@ func (c *Concurrency) InFlight() (requests, streams int64) {
 	return c.requests.Load(), c.streams.Load()
 }
 
+// SetLimits changes the bounds of a running Concurrency (a configuration
+// reload). Requests and streams in progress are kept; past a lowered bound,
+// new ones are refused until enough have ended.
+func (c *Concurrency) SetLimits(maxRequests, maxStreams int) {
+	c.maxRequests.Store(int64(maxRequests))
+	c.maxStreams.Store(int64(maxStreams))
+}
+
 // Wrap returns next behind the bounds.
 func (c *Concurrency) Wrap(next http.Handler) http.Handler {
 	isStream := c.IsStream
 	if isStream == nil {
 		isStream = IsEventStream
 	}
+	c.SetLimits(c.MaxRequests, c.MaxStreams)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, max, limit := &c.requests, c.MaxRequests, LimitConcurrentRequests
+		n, max, limit := &c.requests, &c.maxRequests, LimitConcurrentRequests
 		if isStream(r) {
-			n, max, limit = &c.streams, c.MaxStreams, LimitStreams
+			n, max, limit = &c.streams, &c.maxStreams, LimitStreams
 		}
-		if v := n.Add(1); max > 0 && v > int64(max) {
+		if v, m := n.Add(1), max.Load(); m > 0 && v > m {
 			n.Add(-1)
 			c.refuse(w, r, limit)
 			return

@@ -199,3 +199,46 @@ func TestCloseStreams(t *testing.T) {
 		t.Errorf("call: got %q, want done", got)
 	}
 }
+
+// TestConcurrencySetLimits changes the bounds of a running Concurrency:
+// a request in progress is kept, a lowered bound refuses the next one,
+// and a raised bound admits it.
+func TestConcurrencySetLimits(t *testing.T) {
+	t.Parallel()
+	lim := &httplimit.Concurrency{MaxRequests: 2, MaxStreams: 1}
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	srv := httptest.NewServer(lim.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("wait") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})))
+	defer srv.Close()
+	status := func(query string) int {
+		resp, err := http.Post(srv.URL+"/mcp?"+query, "application/json", nil)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	held := make(chan int, 1)
+	go func() { held <- status("wait=1") }()
+	<-entered
+
+	lim.SetLimits(1, 1)
+	if got := status(""); got != http.StatusServiceUnavailable {
+		t.Errorf("a second request under a bound lowered to 1: HTTP %d, want 503", got)
+	}
+	lim.SetLimits(3, 1)
+	if got := status(""); got != http.StatusOK {
+		t.Errorf("a second request under a bound raised to 3: HTTP %d, want 200", got)
+	}
+	close(release)
+	if got := <-held; got != http.StatusOK {
+		t.Errorf("the request in progress across both changes: HTTP %d, want 200", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type Chain struct {
 
 // entry is one configured plugin.
 type entry struct {
+	cfg          config.Plugin
 	name, typ    string
 	plugin       Plugin
 	backends     globs // empty: every backend
@@ -112,6 +114,9 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 			continue
 		}
 		seen[cfg.Name] = true
+		if prev := opts.Previous.entry(cfg); prev != nil {
+			e.plugin = prev.plugin
+		}
 		entries = append(entries, e)
 	}
 	if len(errs) > 0 {
@@ -146,6 +151,21 @@ func New(cfgs []config.Plugin, opts Options) (*Chain, error) {
 	return c, nil
 }
 
+// entry returns c's entry configured exactly as cfg, or nil.
+func (c *Chain) entry(cfg config.Plugin) *entry {
+	if c == nil {
+		return nil
+	}
+	for _, entries := range c.byHook {
+		for _, e := range entries {
+			if e.name == cfg.Name && reflect.DeepEqual(e.cfg, cfg) {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
 // Validate checks the type-specific keys of one plugin entry of a built-in
 // type (rate, patterns, ...). The common fields (name, type, backends,
 // tools, on_error, timeout) are config.Validate's to report, so an unknown
@@ -169,7 +189,7 @@ func build(cfg config.Plugin, reg Registry, opts Options) (*entry, error) {
 	if cfg.Name == "" {
 		field("name", "required")
 	}
-	e := &entry{name: cfg.Name, typ: cfg.Type, timeout: cfg.Timeout.D(), priority: cfg.Priority}
+	e := &entry{cfg: cfg, name: cfg.Name, typ: cfg.Type, timeout: cfg.Timeout.D(), priority: cfg.Priority}
 	switch cfg.OnError {
 	case "", "fail":
 	case "ignore":

@@ -128,4 +128,10 @@ type Options struct {
 
 	// shared is New's one sharedLimits for all the chain's plugins.
 	shared *sharedLimits
+
+	// Previous, when set, is the chain the new one replaces (a
+	// configuration reload): an entry whose configuration is unchanged
+	// keeps its plugin, and with it the plugin's state, such as the
+	// buckets of a rate limit.
+	Previous *Chain
 }

@@ -225,3 +225,37 @@ func TestRateLimitOptions(t *testing.T) {
 		}
 	}
 }
+
+// A chain built with Previous keeps the rate limits whose entry is
+// unchanged, with their buckets, and starts those that changed afresh.
+func TestRateLimitKeptAcrossRebuild(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	kept := config.Plugin{Name: "kept", Type: "ratelimit", Tools: []string{"a_*"}, Options: map[string]any{"rate": "1/h", "burst": 1}}
+	changed := config.Plugin{Name: "changed", Type: "ratelimit", Tools: []string{"b_*"}, Options: map[string]any{"rate": "1/h", "burst": 1}}
+	old, err := New([]config.Plugin{kept, changed}, Options{Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(c *Chain, tool string) error {
+		_, err := c.Run(context.Background(), toolCall(tool, `{}`))
+		return err
+	}
+	for _, tool := range []string{"a_x", "b_x"} {
+		if err := run(old, tool); err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+	}
+	changed.Tools = []string{"b_*", "c_*"}
+	next, err := New([]config.Plugin{kept, changed}, Options{Now: clock.now, Previous: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var de *DenyError
+	if err := run(next, "a_y"); !errors.As(err, &de) || !strings.Contains(err.Error(), `"kept"`) {
+		t.Errorf("a_y after the rebuild: got %v, want kept's bucket, spent before, to deny", err)
+	}
+	if err := run(next, "b_y"); err != nil {
+		t.Errorf("b_y after the rebuild: got %v, want a fresh bucket for the changed entry", err)
+	}
+}

@@ -17,19 +17,17 @@ import (
 // that carries a valid span gets trace_id and span_id (DESIGN.md section
 // 4), so a log line leads to its trace.
 func NewLogger(w io.Writer, cfg config.Log) (*slog.Logger, error) {
-	var level slog.Level
-	switch strings.ToLower(cfg.Level) {
-	case "", "info":
-		level = slog.LevelInfo
-	case "debug":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", cfg.Level)
+	return NewLoggerLevel(w, cfg, new(slog.LevelVar))
+}
+
+// NewLoggerLevel is NewLogger with its level in level, which it sets to
+// cfg.Level: the caller changes the level of the running logger there.
+func NewLoggerLevel(w io.Writer, cfg config.Log, level *slog.LevelVar) (*slog.Logger, error) {
+	l, err := LogLevel(cfg.Level)
+	if err != nil {
+		return nil, err
 	}
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	switch strings.ToLower(cfg.Format) {
@@ -41,6 +39,21 @@ func NewLogger(w io.Writer, cfg config.Log) (*slog.Logger, error) {
 		return nil, fmt.Errorf("log format %q: want json or text", cfg.Format)
 	}
 	return slog.New(TraceHandler(h)), nil
+}
+
+// LogLevel reads log.level: debug, info (also the default), warn or error.
+func LogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 }
 
 // TraceHandler wraps h so that records written with a context carrying a

@@ -77,7 +77,7 @@ func periodicReaderOptions(e env) ([]sdkmetric.PeriodicReaderOption, error) {
 // registerDroppedSpans exposes the span queues' drop count as the counter
 // tracegate.spans.dropped, read at collection time so that OnEnd pays
 // nothing for it. reason is queue_full or export_failed.
-func registerDroppedSpans(mp metric.MeterProvider, queues []*queueProcessor) error {
+func registerDroppedSpans(mp metric.MeterProvider, dropped func() (full, failed int64)) error {
 	m := mp.Meter(instrumentationScope)
 	c, err := m.Int64ObservableCounter("tracegate.spans.dropped",
 		metric.WithUnit("{span}"),
@@ -88,11 +88,7 @@ func registerDroppedSpans(mp metric.MeterProvider, queues []*queueProcessor) err
 	full := metric.WithAttributes(reasonQueueFull)
 	failed := metric.WithAttributes(reasonExportFailed)
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		var nFull, nFailed int64
-		for _, q := range queues {
-			nFull += q.droppedFull.Load()
-			nFailed += q.droppedExport.Load() + q.droppedShutdown.Load()
-		}
+		nFull, nFailed := dropped()
 		o.ObserveInt64(c, nFull, full)
 		o.ObserveInt64(c, nFailed, failed)
 		return nil

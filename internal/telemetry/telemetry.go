@@ -63,7 +63,27 @@ type Telemetry struct {
 	Exporters []string
 
 	registry *prometheus.Registry
-	queues   []*queueProcessor
+
+	// What Prepare needs to build exporters again.
+	env     env
+	stdout  io.Writer
+	logger  *slog.Logger
+	qcfg    queueConfig
+	sampler *switchSampler
+	prop    *switchPropagator
+	spans   *spanExport
+	metrics *metricExport
+	// spansOn: spans is registered with the tracer provider, behind the
+	// name limiter; it is, once any exporter has been configured.
+	spansOn bool
+	// named: the name limiter is registered.
+	named bool
+
+	mu       sync.Mutex // serializes Apply; guards retired and the two below
+	retired  []*queueProcessor
+	lostFull int64 // drop counts of retired queues, once shut down
+	lostFail int64
+	retiring sync.WaitGroup
 
 	shutdownOnce   sync.Once
 	shutdownResult ShutdownResult
@@ -100,41 +120,39 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		stdout = os.Stdout
 	}
 
-	t := &Telemetry{}
+	t := &Telemetry{env: e, stdout: stdout, logger: logger}
 	if t.Resource, err = newResource(cfg, opts.Version, e); err != nil {
 		return nil, err
 	}
-	if t.Propagator, err = newPropagator(cfg.Propagators, e); err != nil {
+	prop, err := newPropagator(cfg.Propagators, e)
+	if err != nil {
 		return nil, err
 	}
+	t.prop = newSwitchPropagator(prop)
+	t.Propagator = t.prop
 	sampler, err := newSampler(cfg.Sampler, e)
 	if err != nil {
 		return nil, err
 	}
-	qcfg, err := queueConfigFromEnv(e)
-	if err != nil {
+	t.sampler = newSwitchSampler(sampler)
+	if t.qcfg, err = queueConfigFromEnv(e); err != nil {
 		return nil, err
 	}
 	if t.Limits, err = limitsFromEnv(e); err != nil {
 		return nil, err
 	}
-	qcfg.Limits = &t.Limits
-	qcfg.Redactor = otlpRedactor(cfg.OTLP, e)
-	traceExporters, err := traceExporterNames(cfg, e)
-	if err != nil {
-		return nil, err
-	}
-	pushMetrics, err := metricsOverOTLP(traceExporters, e)
-	if err != nil {
-		return nil, err
-	}
+	t.qcfg.Limits = &t.Limits
 	readerOpts, err := periodicReaderOptions(e)
+	if err != nil {
+		return nil, err
+	}
+	exports, err := t.buildExports(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 
 	// From here on, undo what was built if a later step fails.
-	var cleanup []func(context.Context) error
+	cleanup := []func(context.Context) error{exports.shutdown}
 	defer func() {
 		if err != nil {
 			for _, c := range cleanup {
@@ -145,25 +163,20 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(t.Resource),
-		sdktrace.WithSampler(sampler),
+		sdktrace.WithSampler(t.sampler),
 		sdktrace.WithRawSpanLimits(t.Limits.SpanLimits),
 	}
-	if len(traceExporters)+len(opts.ExtraSpanProcessors) > 0 {
+	if len(exports.queues)+len(opts.ExtraSpanProcessors) > 0 {
 		// First, so that every other processor sees the bounded name.
 		// Only with a processor after it: with none, the SDK skips the
 		// copy of each ended span, and no name goes anywhere.
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(nameLimiter{max: t.Limits.NameLength}))
+		t.named = true
 	}
-	for _, name := range traceExporters {
-		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, stdout)
-		if err != nil {
-			return nil, err
-		}
-		q := newQueueProcessor(exp, qcfg, logger.With("signal", "traces", "exporter", desc))
-		cleanup = append(cleanup, q.Shutdown)
-		t.queues = append(t.queues, q)
-		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(q))
-		t.Exporters = append(t.Exporters, "traces: "+desc)
+	t.spans = newSpanExport(exports.queues)
+	if len(exports.queues) > 0 {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(t.spans))
+		t.spansOn = true
 	}
 	for _, sp := range opts.ExtraSpanProcessors {
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(boundedProcessor{sp, t.Limits}))
@@ -174,41 +187,112 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 		return nil, err
 	}
 	t.registry = reg
-	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(t.Resource), sdkmetric.WithReader(prom)}
+	// The periodic reader is there even when metrics are not pushed, so
+	// that a reload can start pushing them; with no exporter it collects
+	// nothing.
+	t.metrics = newMetricExport(exports.metrics)
+	mpOpts := []sdkmetric.Option{
+		sdkmetric.WithResource(t.Resource),
+		sdkmetric.WithReader(prom),
+		sdkmetric.WithReader(sdkmetric.NewPeriodicReader(t.metrics, readerOpts...)),
+	}
 	for _, v := range mcpViews() {
 		mpOpts = append(mpOpts, sdkmetric.WithView(v))
 	}
-	t.Exporters = append(t.Exporters, "metrics: /metrics")
-	if pushMetrics {
-		exp, desc, err := newMetricExporter(ctx, cfg.OTLP, e)
-		if err != nil {
-			return nil, err
-		}
-		cleanup = append(cleanup, exp.Shutdown)
-		logged := &loggedMetricExporter{Exporter: exp, logger: logger.With("signal", "metrics", "exporter", desc)}
-		logged.health.redactor = qcfg.Redactor
-		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(logged, readerOpts...)))
-		t.Exporters = append(t.Exporters, "metrics: "+desc)
-	}
+	t.Exporters = exports.desc
 
 	t.TracerProvider = sdktrace.NewTracerProvider(tpOpts...)
 	t.MeterProvider = sdkmetric.NewMeterProvider(mpOpts...)
 	cleanup = append(cleanup[:0], t.Shutdown)
-	if err = registerDroppedSpans(t.MeterProvider, t.queues); err != nil {
+	if err = registerDroppedSpans(t.MeterProvider, t.dropped); err != nil {
 		return nil, err
 	}
 	logger.Debug("telemetry configured", "exporters", strings.Join(t.Exporters, "; "))
 	return t, nil
 }
 
+// exportSet is where one telemetry section sends spans and metrics.
+type exportSet struct {
+	queues  []*queueProcessor
+	metrics sdkmetric.Exporter // nil: metrics are not pushed
+	desc    []string           // for Exporters
+}
+
+// buildExports builds the span queues and the OTLP metric exporter of cfg,
+// with the OTEL_* variables over it. It contacts no collector.
+func (t *Telemetry) buildExports(ctx context.Context, cfg config.Telemetry) (_ *exportSet, err error) {
+	e := t.env
+	qcfg := t.qcfg
+	qcfg.Redactor = otlpRedactor(cfg.OTLP, e)
+	traceExporters, err := traceExporterNames(cfg, e)
+	if err != nil {
+		return nil, err
+	}
+	pushMetrics, err := metricsOverOTLP(traceExporters, e)
+	if err != nil {
+		return nil, err
+	}
+	x := &exportSet{}
+	defer func() {
+		if err != nil {
+			x.shutdown(ctx)
+		}
+	}()
+	for _, name := range traceExporters {
+		exp, desc, err := newTraceExporter(ctx, name, cfg.OTLP, e, t.stdout)
+		if err != nil {
+			return nil, err
+		}
+		x.queues = append(x.queues, newQueueProcessor(exp, qcfg, t.logger.With("signal", "traces", "exporter", desc)))
+		x.desc = append(x.desc, "traces: "+desc)
+	}
+	x.desc = append(x.desc, "metrics: /metrics")
+	if pushMetrics {
+		exp, desc, err := newMetricExporter(ctx, cfg.OTLP, e)
+		if err != nil {
+			return nil, err
+		}
+		logged := &loggedMetricExporter{Exporter: exp, logger: t.logger.With("signal", "metrics", "exporter", desc)}
+		logged.health.redactor = qcfg.Redactor
+		x.metrics = logged
+		x.desc = append(x.desc, "metrics: "+desc)
+	}
+	return x, nil
+}
+
+// shutdown stops what x holds, exporting what its queues hold within ctx.
+func (x *exportSet) shutdown(ctx context.Context) error {
+	var errs []error
+	for _, q := range x.queues {
+		errs = append(errs, q.Shutdown(ctx))
+	}
+	if x.metrics != nil {
+		errs = append(errs, x.metrics.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
 // DroppedSpans is the number of sampled spans that were lost before export,
 // because the queue was full or the exporter failed.
 func (t *Telemetry) DroppedSpans() int64 {
-	var n int64
-	for _, q := range t.queues {
-		n += q.Dropped()
+	full, failed := t.dropped()
+	return full + failed
+}
+
+// dropped counts the spans lost so far by every queue, current, retired
+// by Apply, or shut down: those that found the queue full, and those whose
+// export failed or was cut short.
+func (t *Telemetry) dropped() (full, failed int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	full, failed = t.lostFull, t.lostFail
+	for _, qs := range [][]*queueProcessor{t.spans.current(), t.retired} {
+		for _, q := range qs {
+			full += q.droppedFull.Load()
+			failed += q.droppedExport.Load() + q.droppedShutdown.Load()
+		}
 	}
-	return n
+	return full, failed
 }
 
 // MetricsHandler serves the meter provider's metrics, with Go runtime and
@@ -236,6 +320,13 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 func (t *Telemetry) ShutdownWithResult(ctx context.Context) ShutdownResult {
 	t.shutdownOnce.Do(func() {
 		r := &t.shutdownResult
+		// Exporters that a reload replaced finish their own flush first.
+		retired := make(chan struct{})
+		go func() { t.retiring.Wait(); close(retired) }()
+		select {
+		case <-retired:
+		case <-ctx.Done():
+		}
 		before := t.DroppedSpans()
 		if err := t.TracerProvider.Shutdown(ctx); err != nil {
 			r.Traces = fmt.Errorf("shut down tracer provider: %w", err)
