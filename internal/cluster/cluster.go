@@ -312,10 +312,20 @@ func (c *Cluster) Members() []Member {
 	return out
 }
 
-// Member returns the replica id names, as of the last heartbeat.
+// Member returns the replica id names: as of the last heartbeat, or, for
+// one that joined since, as Redis has it now.
 func (c *Cluster) Member(id string) (Member, bool) {
 	c.mu.RLock()
 	m, ok := c.members[id]
+	c.mu.RUnlock()
+	if ok || !c.up.Load() {
+		return m, ok
+	}
+	if c.heartbeat(context.Background()) != nil {
+		return m, false
+	}
+	c.mu.RLock()
+	m, ok = c.members[id]
 	c.mu.RUnlock()
 	return m, ok
 }
