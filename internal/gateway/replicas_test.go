@@ -19,6 +19,7 @@ import (
 	"github.com/tracegate/tracegate/internal/cluster"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
+	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/redistest"
 )
 
@@ -42,11 +43,11 @@ type testCluster struct {
 	front    string // the round robin's base URL
 }
 
-func startCluster(t *testing.T, n int, cfg func() *config.Config, opts func(i int) gateway.Options) *testCluster {
+func startCluster(t *testing.T, n int, cfg func() *config.Config, opts func(c *cluster.Cluster) gateway.Options) *testCluster {
 	t.Helper()
 	tc := &testCluster{redis: redistest.Start(t)}
 	var targets []*url.URL
-	for i := range n {
+	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -54,18 +55,19 @@ func startCluster(t *testing.T, n int, cfg func() *config.Config, opts func(i in
 		r := &replica{url: "http://" + ln.Addr().String()}
 		c := cfg()
 		c.Cluster = &config.Cluster{RedisURL: tc.redis.URL(), AdvertiseURL: r.url}
-		o := gateway.Options{}
-		if opts != nil {
-			o = opts(i)
-		}
-		if o.Logger == nil {
-			o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		}
-		o.KeepAlive, o.MinBackoff = time.Second, 20*time.Millisecond
-		r.cl, err = cluster.New(*c.Cluster, cluster.Options{Logger: o.Logger, TracerProvider: o.TracerProvider})
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		r.cl, err = cluster.New(*c.Cluster, cluster.Options{Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
+		o := gateway.Options{}
+		if opts != nil {
+			o = opts(r.cl)
+		}
+		if o.Logger == nil {
+			o.Logger = quiet
+		}
+		o.KeepAlive, o.MinBackoff = time.Second, 20*time.Millisecond
 		r.cl.Start(context.Background())
 		o.Cluster = r.cl
 		if r.gw, err = gateway.New(c, o); err != nil {
@@ -355,5 +357,32 @@ func TestReplicasStatelessTrafficNeverTouchesRedis(t *testing.T) {
 		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "lab_echo", Arguments: map[string]any{"Text": "x"}}); err != nil {
 			t.Fatalf("a stateless call with Redis stopped: %v", err)
 		}
+	}
+}
+
+func TestReplicasRateLimitHoldsAcrossReplicas(t *testing.T) {
+	lab := startClusterLab(t)
+	limit := []config.Plugin{{Name: "fleet", Type: "ratelimit", Tools: []string{"lab_echo"}, Options: map[string]any{"rate": "1/m", "burst": 4, "per": "session"}}}
+	tc := startCluster(t, 3, clusterLabCfg(lab), func(c *cluster.Cluster) gateway.Options {
+		chain, err := plugin.New(limit, plugin.Options{SharedLimiter: cluster.NewRateLimiter(c.Redis()), SharedLimiterTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gateway.Options{Plugins: chain}
+	})
+	cs := connect(t, tc.front+"/mcp", nil, statefulSession)
+	ctx := ctxT(t)
+	allowed := 0
+	for range 9 {
+		// Nine calls over three replicas: three each. Per replica, a
+		// burst of 4 would let all of them through.
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "lab_echo", Arguments: map[string]any{"Text": "x"}}); err == nil {
+			allowed++
+		} else if !strings.Contains(err.Error(), "rate limit") {
+			t.Fatalf("a call failed for another reason: %v", err)
+		}
+	}
+	if allowed != 4 {
+		t.Fatalf("%d of 9 calls allowed across three replicas, want the one burst of 4", allowed)
 	}
 }
