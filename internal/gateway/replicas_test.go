@@ -188,7 +188,7 @@ func startClusterLab(t *testing.T) *clusterLab {
 
 func clusterLabCfg(l *clusterLab) func() *config.Config {
 	return func() *config.Config {
-		return baseConfig(config.Backend{Name: "lab", URL: l.url, Transport: config.TransportStreamable, Timeout: config.Duration(10 * time.Second)})
+		return baseConfig(config.Backend{Name: "lab", URL: l.url, Transport: config.TransportStreamable, Timeout: config.Duration(time.Minute)})
 	}
 }
 
@@ -276,30 +276,74 @@ func TestReplicasSamplingAnswerOnAnotherReplica(t *testing.T) {
 func TestReplicasCancelOnAnotherReplica(t *testing.T) {
 	lab := startClusterLab(t)
 	tc := startCluster(t, 3, clusterLabCfg(lab), nil)
-	cs := connect(t, tc.front+"/mcp", nil, statefulSession)
-	for i := range 3 {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "lab_block"})
-			done <- err
-		}()
-		select {
-		case <-lab.started:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the call never reached the backend")
-		}
-		cancel() // notifications/cancelled goes out on the next replica in turn
-		select {
-		case err := <-lab.cancelled:
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("round %d: the backend's call ended with %v, want cancelled", i, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: the cancellation never reached the backend", i)
-		}
-		<-done
+	// By hand, so that the call's own connection stays open: the
+	// cancellation can only reach the backend through replica 2.
+	sid := openRaw(t, tc.replicas[0].url+"/mcp")
+	done := make(chan string, 1)
+	go func() {
+		_, body := postRaw(t, tc.replicas[1].url+"/mcp", sid, `{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"lab_block"}}`)
+		done <- body
+	}()
+	select {
+	case <-lab.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call never reached the backend")
 	}
+	if code, body := postRaw(t, tc.replicas[2].url+"/mcp", sid,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"user stopped it"}}`); code != http.StatusAccepted {
+		t.Fatalf("notifications/cancelled: %d %s", code, body)
+	}
+	select {
+	case err := <-lab.cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the backend's call ended with %v, want cancelled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancellation sent to another replica never reached the backend")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled call's request never ended")
+	}
+}
+
+// openRaw opens a session on url by hand and returns its id.
+func openRaw(t *testing.T, url string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(
+		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatalf("initialize answered %d with no session", resp.StatusCode)
+	}
+	postRaw(t, url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return sid
+}
+
+// postRaw posts msg on session sid and returns the status and body.
+func postRaw(t *testing.T, url, sid, msg string) (int, string) {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(msg))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", stateful)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func TestReplicasResourceUpdateReachesStreamOnAnotherReplica(t *testing.T) {
