@@ -538,8 +538,17 @@ func httpStatusError(method, safeURL string, resp *http.Response, body []byte) e
 	return fmt.Errorf("%s %s: HTTP %s", method, safeURL, resp.Status)
 }
 
+// mediaType is the response's media type without parameters. The two
+// values servers send on every call are matched as they are, since
+// mime.ParseMediaType builds a map of parameters each time; anything else
+// is parsed.
 func mediaType(resp *http.Response) string {
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := resp.Header.Get("Content-Type")
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt
 }
 
