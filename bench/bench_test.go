@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,15 +21,36 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// TestMain lets the test binary be what the bench's binary is to the
+// runs it makes: a path's own process, or the stdio backend.
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(stdioServerEnv) == "1":
+		if err := serveStdio(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case os.Getenv(pathChildEnv) != "":
+		if err := servePathChild(); err != nil {
+			os.Stderr.WriteString("bench path process: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
 // TestQuickRun runs the harness for a fraction of a second per scenario at
 // concurrency 1, so that the default test run keeps it compiling and
 // working: the gateway (through per-session-backend, whose baseline it is,
-// and whose baseline is direct) and the two proxies written here.
+// and whose baseline is direct) and the two proxies written here, each in
+// a process of its own (-own-process), profiled.
 func TestQuickRun(t *testing.T) {
 	// Not parallel: allocations are counted for the whole process, and
 	// another test allocating at the same time would skew them.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	profiles := filepath.Join(t.TempDir(), "cpu")
 	rep, err := run(ctx, settings{
 		// Long enough that a loaded machine under -race completes calls.
 		Duration:       400 * time.Millisecond,
@@ -37,6 +59,8 @@ func TestQuickRun(t *testing.T) {
 		Concurrency:    []int{1},
 		Scenarios:      []string{"per-session-backend", "raw-http-proxy"},
 		SessionSamples: 2,
+		CPUProfile:     profiles,
+		OwnProcess:     true,
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +75,19 @@ func TestQuickRun(t *testing.T) {
 		if r.P50 <= 0 || r.P99 < r.P50 || r.AllocsPerCall <= 0 || r.CPUPerCall <= 0 {
 			t.Errorf("%s: got p50 %v p99 %v allocs %v cpu %v, want positive and ordered", r.Scenario, r.P50, r.P99, r.AllocsPerCall, r.CPUPerCall)
 		}
+		// Every path but direct runs in a process of its own, whose CPU
+		// time is part of the call's.
+		if own := r.Scenario != "direct"; own != (r.PathCPUPerCall > 0) || r.PathCPUPerCall >= r.CPUPerCall {
+			t.Errorf("%s: got %v of %v CPU per call in the path's own process, want some (and less than all) exactly when it has one", r.Scenario, r.PathCPUPerCall, r.CPUPerCall)
+		}
+	}
+	for _, name := range []string{"direct-c1-r1.prof", "gateway-c1-r1.prof", "gateway-c1-r1.path.prof"} {
+		if fi, err := os.Stat(profiles + "." + name); err != nil || fi.Size() == 0 {
+			t.Errorf("CPU profile %s: %v, want a written file", name, err)
+		}
+	}
+	if _, err := os.Stat(profiles + ".direct-c1-r1.path.prof"); err == nil {
+		t.Error("got a path profile for direct, which has no process of its own")
 	}
 	gw, ok := find(rep.Results, "gateway", 1)
 	if !ok || gw.Baseline != "direct" || gw.ThroughputRatio <= 0 || gw.CPURatio <= 0 {
@@ -87,6 +124,33 @@ func TestQuickRun(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestOneProcess runs the gateway in the bench's own process, as a run
+// without -own-process does: no process of its own, and its work counted
+// all the same.
+func TestOneProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := run(ctx, settings{
+		Duration:    200 * time.Millisecond,
+		Warmup:      50 * time.Millisecond,
+		Rounds:      1,
+		Concurrency: []int{1},
+		Scenarios:   []string{"gateway"},
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, ok := find(rep.Results, "gateway", 1)
+	if !ok || gw.Calls == 0 || gw.Errors != 0 || gw.PathCPUPerCall != 0 || gw.AddedAllocs <= 0 {
+		t.Errorf("got gateway result %+v, want calls, no errors, no process of its own, and its allocations counted", gw)
+	}
+	var out bytes.Buffer
+	printReport(&out, rep)
+	if !strings.Contains(out.String(), "one process") {
+		t.Errorf("report does not say the run was one process:\n%s", out.String())
 	}
 }
 
@@ -322,46 +386,55 @@ func TestOTLPSink(t *testing.T) {
 	}
 }
 
-// TestTracingScenarios runs the two traced gateways briefly and checks that
-// they really exported: tools/call spans for sampled calls, none for
-// unsampled ones, metrics, and nothing the sink could not decode.
+// TestTracingScenarios runs the two traced gateways briefly, in the
+// bench's process and each in its own, and checks that they really
+// exported: tools/call spans for sampled calls, none for unsampled ones,
+// metrics, and nothing the sink could not decode.
 func TestTracingScenarios(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rep, err := run(ctx, settings{
-		Duration:    100 * time.Millisecond,
-		Warmup:      30 * time.Millisecond,
-		Rounds:      1,
-		Concurrency: []int{1},
-		Scenarios:   []string{"tracing-sampled", "tracing-unsampled"},
-	}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rep.exportProblems(); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]exported{}
-	for _, e := range rep.Exports {
-		got[e.Scenario] = e
-	}
-	if s := got["tracing-sampled"]; s.Calls == 0 || s.CallSpans < 2*s.Calls || s.MetricExports == 0 {
-		t.Errorf("tracing-sampled: got %+v, want at least 2 tools/call spans per call and metrics", s)
-	}
-	if u := got["tracing-unsampled"]; u.Calls == 0 || u.CallSpans != 0 || u.MetricExports == 0 {
-		t.Errorf("tracing-unsampled: got %+v, want calls, no tools/call spans, and metrics", u)
-	}
-	for _, name := range []string{"tracing-sampled", "tracing-unsampled"} {
-		r, ok := find(rep.Results, name, 1)
-		if !ok || r.Baseline != "gateway" || r.ThroughputRatio <= 0 || r.Errors != 0 {
-			t.Errorf("%s: got %+v, want a ratio against gateway and no errors", name, r)
-		}
-	}
-	var out bytes.Buffer
-	printReport(&out, rep)
-	if !strings.Contains(out.String(), "OTLP export of the traced scenarios") {
-		t.Errorf("report lacks the export check:\n%s", out.String())
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("own-process=%v", own), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			rep, err := run(ctx, settings{
+				Duration:    100 * time.Millisecond,
+				Warmup:      30 * time.Millisecond,
+				Rounds:      1,
+				Concurrency: []int{1},
+				Scenarios:   []string{"tracing-sampled", "tracing-unsampled"},
+				OwnProcess:  own,
+			}, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rep.exportProblems(); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]exported{}
+			for _, e := range rep.Exports {
+				got[e.Scenario] = e
+			}
+			if s := got["tracing-sampled"]; s.Calls == 0 || s.CallSpans < 2*s.Calls || s.MetricExports == 0 {
+				t.Errorf("tracing-sampled: got %+v, want at least 2 tools/call spans per call and metrics", s)
+			}
+			if u := got["tracing-unsampled"]; u.Calls == 0 || u.CallSpans != 0 || u.MetricExports == 0 {
+				t.Errorf("tracing-unsampled: got %+v, want calls, no tools/call spans, and metrics", u)
+			}
+			for _, name := range []string{"tracing-sampled", "tracing-unsampled"} {
+				r, ok := find(rep.Results, name, 1)
+				if !ok || r.Baseline != "gateway" || r.ThroughputRatio <= 0 || r.Errors != 0 {
+					t.Errorf("%s: got %+v, want a ratio against gateway and no errors", name, r)
+				}
+				if (r.PathCPUPerCall > 0) != own {
+					t.Errorf("%s: got %v CPU per call in a process of its own, want some exactly when it has one", name, r.PathCPUPerCall)
+				}
+			}
+			var out bytes.Buffer
+			printReport(&out, rep)
+			if !strings.Contains(out.String(), "OTLP export of the traced scenarios") {
+				t.Errorf("report lacks the export check:\n%s", out.String())
+			}
+		})
 	}
 }
 

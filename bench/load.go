@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,9 +57,12 @@ type measurement struct {
 	// path and backend); differences between scenarios are what a path adds.
 	AllocsPerCall float64 `json:"allocs_per_call"`
 	BytesPerCall  float64 `json:"bytes_per_call"`
-	// CPUPerCall is the process's CPU time (all of it: load generator,
-	// path and backend) per call.
+	// CPUPerCall is the CPU time (all of it: load generator, path and
+	// backend, in the bench's process and the path's own) per call.
 	CPUPerCall time.Duration `json:"cpu_per_call_ns"`
+	// PathCPUPerCall is the part of CPUPerCall spent in the path's own
+	// process; 0 when the path has none.
+	PathCPUPerCall time.Duration `json:"path_cpu_per_call_ns,omitempty"`
 	// ConnectP50 is the median time a worker took to open its session.
 	ConnectP50 time.Duration `json:"connect_p50_ns"`
 }
@@ -101,11 +105,20 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 		wg.Wait()
 		return m, err
 	}
-	stopProfile, err := startCPUProfile(cpuProfile)
+	stopProfile, err := startCPUProfiles(ctx, p, cpuProfile)
 	if err != nil {
 		phase.Store(phaseStop)
 		wg.Wait()
 		return m, err
+	}
+	var pathBefore, pathAfter procStats
+	if p.stats != nil {
+		if pathBefore, err = p.stats(ctx); err != nil {
+			phase.Store(phaseStop)
+			wg.Wait()
+			stopProfile()
+			return m, err
+		}
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -119,12 +132,17 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	m.Elapsed = time.Since(start)
 	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&after)
+	if p.stats != nil && err == nil {
+		pathAfter, err = p.stats(ctx)
+	}
 	if perr := stopProfile(); err == nil {
 		err = perr
 	}
 	if err != nil {
 		return m, err
 	}
+	pathCPU := pathAfter.CPU - pathBefore.CPU
+	cpu += pathCPU
 
 	var all []time.Duration
 	for _, w := range workers {
@@ -141,10 +159,27 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	m.PerSecond = float64(m.Calls) / m.Elapsed.Seconds()
 	m.P50 = percentile(all, 0.50)
 	m.P99 = percentile(all, 0.99)
-	m.AllocsPerCall = float64(after.Mallocs-before.Mallocs) / float64(m.Calls)
-	m.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc) / float64(m.Calls)
+	m.AllocsPerCall = float64(after.Mallocs-before.Mallocs+pathAfter.Mallocs-pathBefore.Mallocs) / float64(m.Calls)
+	m.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc+pathAfter.Bytes-pathBefore.Bytes) / float64(m.Calls)
 	m.CPUPerCall = cpu / time.Duration(m.Calls)
+	m.PathCPUPerCall = pathCPU / time.Duration(m.Calls)
 	return m, nil
+}
+
+// startCPUProfiles profiles this process to name and, when p has a
+// process of its own, that process to name with .path before .prof, until
+// the returned func is called; an empty name profiles nothing.
+func startCPUProfiles(ctx context.Context, p *path, name string) (func() error, error) {
+	stop, err := startCPUProfile(name)
+	if err != nil || name == "" || p.profile == nil {
+		return stop, err
+	}
+	stopPath, err := p.profile(ctx, strings.TrimSuffix(name, ".prof")+".path.prof")
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	return func() error { return errors.Join(stopPath(), stop()) }, nil
 }
 
 // startCPUProfile profiles the CPU to name until the returned func is

@@ -5,10 +5,18 @@
 // all in one run. It prints throughput, p50/p99 latency, allocations per
 // call, ratios against each scenario's baseline, and checks the targets.
 //
+// Everything runs in the bench's process: load generator, paths, backend
+// and OTLP sinks. With -own-process, each gateway or proxy runs in a
+// process of its own instead, as it is deployed; CPU time and allocations
+// per call then count both processes, and -cpuprofile profiles the path's
+// process apart.
+//
 //	go run ./bench                 # full run: 3s x 3 rounds per scenario and concurrency
 //	go run ./bench -quick          # ~10s smoke run
 //	go run ./bench -scenarios gateway -c 16 -rounds 1 -cpuprofile /tmp/cpu
 //	go tool pprof -top -diff_base /tmp/cpu.direct-c16-r1.prof /tmp/cpu.gateway-c16-r1.prof
+//	go run ./bench -own-process -scenarios gateway -c 16 -rounds 1 -cpuprofile /tmp/cpu
+//	go tool pprof -top /tmp/cpu.gateway-c16-r1.path.prof   # the gateway's own process
 package main
 
 import (
@@ -37,6 +45,14 @@ func main() {
 		}
 		return
 	}
+	if os.Getenv(pathChildEnv) != "" {
+		// A gateway or proxy in a process of its own (bench/child.go).
+		if err := servePathChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench path process:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := runMain(os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -59,7 +75,8 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 	conc := fs.String("c", "1,16", "comma-separated concurrencies (workers, each with its own session)")
 	names := fs.String("scenarios", "", "comma-separated scenarios to run, with their baselines (default all: "+scenarioNames()+")")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file (- for stdout, which then gets no table)")
-	fs.StringVar(&s.CPUProfile, "cpuprofile", "", "write a CPU profile of each measured window to PREFIX.SCENARIO-cCONC-rROUND.prof")
+	fs.BoolVar(&s.OwnProcess, "own-process", false, "run each gateway and proxy in a process of its own, as deployed, rather than in the bench's")
+	fs.StringVar(&s.CPUProfile, "cpuprofile", "", "write a CPU profile of each measured window to PREFIX.SCENARIO-cCONC-rROUND.prof (and of a path's own process to ...path.prof)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile to this file at the end")
 	if err := fs.Parse(args); err != nil {
 		return err

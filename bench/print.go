@@ -10,7 +10,11 @@ import (
 
 func printReport(w io.Writer, rep *report) {
 	e, s := rep.Env, rep.Settings
-	fmt.Fprintf(w, "tracegate benchmark: tools/call through each path, one process (load generator, path and backend share the cores)\n")
+	if s.OwnProcess {
+		fmt.Fprintf(w, "tracegate benchmark: tools/call through each path; load generator and backend in one process, each gateway or proxy in its own (all share the cores)\n")
+	} else {
+		fmt.Fprintf(w, "tracegate benchmark: tools/call through each path, one process (load generator, path and backend share the cores)\n")
+	}
 	fmt.Fprintf(w, "%s %s/%s  GOMAXPROCS=%d  NumCPU=%d  CPU: %s\n", e.GoVersion, e.OS, e.Arch, e.GOMAXPROCS, e.NumCPU, e.CPU)
 	if e.Revision != "" {
 		fmt.Fprintf(w, "revision %s\n", e.Revision)
@@ -20,14 +24,18 @@ func printReport(w io.Writer, rep *report) {
 		s.Duration, s.Warmup, s.Rounds)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-22s\tconc\tcalls/s\tp50\tp99\tcpu/call\tallocs/call\tB/call\tconnect\terrors\tcalls/s by round\t\n", "scenario")
+	fmt.Fprintf(tw, "%-22s\tconc\tcalls/s\tp50\tp99\tcpu/call\tof it, path\tallocs/call\tB/call\tconnect\terrors\tcalls/s by round\t\n", "scenario")
 	for _, r := range rep.Results {
 		var rs []string
 		for _, v := range r.PerSecondRounds {
 			rs = append(rs, fmt.Sprintf("%.0f", v))
 		}
-		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t%s\t\n", r.Scenario, r.Concurrency, r.PerSecond,
-			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.CPUPerCall), r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors,
+		pathCPU := "-"
+		if r.PathCPUPerCall > 0 {
+			pathCPU = fmtDur(r.PathCPUPerCall)
+		}
+		fmt.Fprintf(tw, "%-22s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%d\t%s\t\n", r.Scenario, r.Concurrency, r.PerSecond,
+			fmtDur(r.P50), fmtDur(r.P99), fmtDur(r.CPUPerCall), pathCPU, r.AllocsPerCall, r.BytesPerCall, fmtDur(r.ConnectP50), r.Errors,
 			strings.Join(rs, " "))
 	}
 	tw.Flush()
@@ -49,7 +57,8 @@ func printReport(w io.Writer, rep *report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "each comparison is made within a round, against the baseline's run in that round; the median over rounds is shown")
-	fmt.Fprintln(w, "x base: calls/s over the baseline's; x base cpu: the baseline's CPU per call over this one's, the ratio to expect when this process alone saturates the cores")
+	fmt.Fprintln(w, "x base: calls/s over the baseline's; x base cpu: the baseline's CPU per call over this one's, the ratio to expect when the run alone saturates the cores")
+	fmt.Fprintln(w, "cpu/call, allocs/call and B/call count the bench's process and the path's own; \"of it, path\" is the path's process's share")
 	for _, r := range rep.Results {
 		if r.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s at c%d: %s\n", r.Scenario, r.Concurrency, r.FirstError)

@@ -16,8 +16,8 @@ import (
 // the smallest proxy that does so, on the same SDK path as the gateway (the
 // SDK server decodes, the SDK client re-encodes), so that comparing it with
 // the gateway scenario measures the session design and not the rest.
-func perSessionBackend(ctx context.Context, backendURL string) (*path, error) {
-	_, pt, err := startSessionProxy(ctx, backendURL)
+func perSessionBackend(ctx context.Context, up upstream) (*path, error) {
+	_, pt, err := startSessionProxy(ctx, up.BackendURL)
 	return pt, err
 }
 

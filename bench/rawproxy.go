@@ -11,8 +11,8 @@ import (
 // no decoding, no routing, no re-encoding. It is not a design option (it
 // cannot trace, route or aggregate); it measures what one more HTTP hop
 // costs on this machine, the floor under any gateway's overhead.
-func rawHTTPProxy(ctx context.Context, backendURL string) (*path, error) {
-	u, err := url.Parse(backendURL)
+func rawHTTPProxy(ctx context.Context, up upstream) (*path, error) {
+	u, err := url.Parse(up.BackendURL)
 	if err != nil {
 		return nil, err
 	}

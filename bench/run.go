@@ -19,6 +19,9 @@ type settings struct {
 	// empty runs every scenario.
 	Scenarios      []string `json:"scenarios,omitempty"`
 	SessionSamples int      `json:"session_samples"`
+	// OwnProcess runs each gateway or proxy in a process of its own;
+	// otherwise every path runs in the bench's process.
+	OwnProcess bool `json:"own_process"`
 	// CPUProfile, if set, is the prefix of one CPU profile per measured
 	// window: PREFIX.SCENARIO-cCONC-rROUND.prof.
 	CPUProfile string `json:"-"`
@@ -53,15 +56,33 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 	defer b.close()
 
 	paths := make([]*path, len(sel))
+	sinks := make([]*otlpSink, len(sel))
 	defer func() {
-		for _, p := range paths {
+		for i, p := range paths {
 			if p != nil {
 				p.close()
+			}
+			if sinks[i] != nil {
+				sinks[i].close()
 			}
 		}
 	}()
 	for i, sc := range sel {
-		if paths[i], err = sc.serve(ctx, b.url); err != nil {
+		up := upstream{BackendURL: b.url}
+		if sc.otlp {
+			// Each exporting path has a sink of its own, so that what
+			// each exported can be checked.
+			if sinks[i], err = startOTLPSink(ctx); err != nil {
+				return nil, fmt.Errorf("otlp sink: %w", err)
+			}
+			up.OTLPURL = sinks[i].URL
+		}
+		if sc.middle && s.OwnProcess {
+			paths[i], err = startPathChild(ctx, sc, up)
+		} else {
+			paths[i], err = sc.serve(ctx, up)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("starting scenario %s: %w", sc.name, err)
 		}
 	}
@@ -101,14 +122,25 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 		}
 	}
 	for i, sc := range sel {
-		if paths[i].exports == nil {
+		if sinks[i] == nil {
 			continue
 		}
-		e, err := paths[i].exports(ctx)
+		if paths[i].flush == nil {
+			return nil, fmt.Errorf("%s: the path exports no telemetry", sc.name)
+		}
+		dropped, err := paths[i].flush(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%s: flushing telemetry: %w", sc.name, err)
 		}
-		e.Scenario = sc.name
+		sink := sinks[i]
+		e := exported{
+			Scenario:      sc.name,
+			Spans:         sink.Spans(),
+			CallSpans:     sink.CallSpans(),
+			MetricExports: sink.MetricExports(),
+			Dropped:       dropped,
+			Bad:           sink.Bad(),
+		}
 		for _, m := range rep.Rounds {
 			if m.Scenario == sc.name {
 				e.Calls += int64(m.Calls)

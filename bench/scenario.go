@@ -40,9 +40,23 @@ type scenario struct {
 	baseline string
 	// traceFlags are the trace-flags of every call's _meta.traceparent.
 	traceFlags byte
-	// serve starts the path in front of the backend at backendURL and
-	// returns where clients connect and the tool name they call there.
-	serve func(ctx context.Context, backendURL string) (*path, error)
+	// middle says the path has a gateway or proxy between the clients and
+	// the backend. With -own-process it runs in a process of its own, as
+	// it is deployed.
+	middle bool
+	// otlp says the path exports telemetry: the run starts an OTLP sink
+	// for it beside the backend, and checks what arrived.
+	otlp bool
+	// serve starts the path in front of up and returns where clients
+	// connect and the tool name they call there.
+	serve func(ctx context.Context, up upstream) (*path, error)
+}
+
+// upstream is what a path stands in front of: the backend, and for a
+// path that exports telemetry, the OTLP/HTTP receiver (base URL).
+type upstream struct {
+	BackendURL string `json:"backend_url"`
+	OTLPURL    string `json:"otlp_url,omitempty"`
 }
 
 // path is a running scenario: clients call tool at endpoint.
@@ -53,9 +67,15 @@ type path struct {
 	// shared, if set, is one session every worker calls on (a stdio
 	// server directly), instead of a session each at endpoint.
 	shared *mcp.ClientSession
-	// exports, if set, flushes the path's telemetry and reports what it
-	// exported so far.
-	exports func(context.Context) (exported, error)
+	// flush, if set, exports the path's pending telemetry and returns the
+	// spans its export queue has dropped so far.
+	flush func(context.Context) (dropped int64, err error)
+	// stats, if set, reads the CPU time and allocations of the path's own
+	// process (a child of the bench).
+	stats func(context.Context) (procStats, error)
+	// profile, if set, starts a CPU profile of the path's own process to
+	// the named file and returns what stops it.
+	profile func(ctx context.Context, file string) (stop func() error, err error)
 }
 
 // scenarios is the list every run measures, in this order.
@@ -66,40 +86,41 @@ type path struct {
 //	{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(...)},
 //
 // The targets for those names are already in targets; they print n/a
-// until the scenarios exist. A scenario that exports telemetry sets
-// path.exports (see tracedGateway), and the run checks what it exported.
+// until the scenarios exist. A scenario that exports telemetry sets otlp
+// and path.flush (see tracedGateway), and the run checks what it
+// exported.
 func scenarios() []scenario {
 	return []scenario{
 		{name: "direct", traceFlags: sampled, serve: direct},
-		{name: "gateway", baseline: "direct", traceFlags: sampled, serve: viaGateway(plainGateway)},
+		{name: "gateway", baseline: "direct", traceFlags: sampled, middle: true, serve: viaGateway(plainGateway)},
 		// The alternative design: one backend session per client session.
-		{name: "per-session-backend", baseline: "gateway", traceFlags: sampled, serve: perSessionBackend},
+		{name: "per-session-backend", baseline: "gateway", traceFlags: sampled, middle: true, serve: perSessionBackend},
 		// A control: the same gateway again. Its ratio to "gateway" should
 		// be 1; how far it strays says how noisy the machine was.
-		{name: "gateway-control", baseline: "gateway", traceFlags: sampled, serve: viaGateway(plainGateway)},
+		{name: "gateway-control", baseline: "gateway", traceFlags: sampled, middle: true, serve: viaGateway(plainGateway)},
 		// Reference: one more HTTP hop and no MCP work, the best any
 		// gateway in front of this backend can do.
-		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, serve: rawHTTPProxy},
+		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, middle: true, serve: rawHTTPProxy},
 		// Tracing on, 100% sampled, exporting over OTLP/HTTP; then the
 		// same gateway with calls whose trace flags say not sampled.
-		{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled, serve: tracedGateway},
-		{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, serve: tracedGateway},
+		{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled, middle: true, otlp: true, serve: tracedGateway},
+		{name: "tracing-unsampled", baseline: "gateway", traceFlags: unsampled, middle: true, otlp: true, serve: tracedGateway},
 		// The gateway as it runs in production, 100% sampled with OTLP
 		// export, against no gateway at all.
-		{name: "traced-vs-direct", baseline: "direct", traceFlags: sampled, serve: tracedGateway},
+		{name: "traced-vs-direct", baseline: "direct", traceFlags: sampled, middle: true, otlp: true, serve: tracedGateway},
 		// The plugin chain's own cost: three plugins that let every call
 		// through (bench/plugins.go).
-		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, serve: viaGateway(threeNoopPlugins)},
+		{name: "plugins-3-noop", baseline: "gateway", traceFlags: sampled, middle: true, serve: viaGateway(threeNoopPlugins)},
 		// A stdio server: directly, every worker's calls on one session
 		// with one child, and the same child behind the gateway.
 		{name: "stdio-direct", traceFlags: sampled, serve: stdioDirect},
-		{name: "stdio-gateway", baseline: "stdio-direct", traceFlags: sampled, serve: stdioGateway},
+		{name: "stdio-gateway", baseline: "stdio-direct", traceFlags: sampled, middle: true, serve: stdioGateway},
 	}
 }
 
 // direct is the baseline: clients call the backend itself.
-func direct(_ context.Context, backendURL string) (*path, error) {
-	return &path{endpoint: backendURL, tool: "echo", close: func() {}}, nil
+func direct(_ context.Context, up upstream) (*path, error) {
+	return &path{endpoint: up.BackendURL, tool: "echo", close: func() {}}, nil
 }
 
 // plainGateway is the gateway as it ships, with tracing off and no plugins.
@@ -114,8 +135,9 @@ const gatewayBackend = "fast"
 // viaGateway returns a serve func that runs a tracegate gateway in this
 // process, built with the options opts returns, in front of the backend.
 // The cleanup opts returns runs after the gateway is closed.
-func viaGateway(opts func(context.Context) (gateway.Options, func(), error)) func(context.Context, string) (*path, error) {
-	return func(ctx context.Context, backendURL string) (*path, error) {
+func viaGateway(opts func(context.Context) (gateway.Options, func(), error)) func(context.Context, upstream) (*path, error) {
+	return func(ctx context.Context, up upstream) (*path, error) {
+		backendURL := up.BackendURL
 		o, cleanup, err := opts(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("gateway options: %w", err)
@@ -226,7 +248,7 @@ func serveStdio() error {
 
 // stdioDirect starts the stdio backend as a child and opens one session
 // with it, on which every worker calls.
-func stdioDirect(ctx context.Context, _ string) (*path, error) {
+func stdioDirect(ctx context.Context, _ upstream) (*path, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -243,6 +265,6 @@ func stdioDirect(ctx context.Context, _ string) (*path, error) {
 
 // stdioGateway is the gateway, as it ships, in front of the same stdio
 // backend.
-func stdioGateway(ctx context.Context, _ string) (*path, error) {
-	return viaGateway(plainGateway)(ctx, stdioBackendURL)
+func stdioGateway(ctx context.Context, _ upstream) (*path, error) {
+	return viaGateway(plainGateway)(ctx, upstream{BackendURL: stdioBackendURL})
 }

@@ -46,51 +46,42 @@ func (e *exported) check(flags byte) {
 
 // tracedGateway is the gateway as `tracegate serve` builds it with
 // `telemetry.exporter: otlp` and the default sampler (parent-based, ratio
-// 1.0), exporting spans and metrics over OTLP/HTTP to an in-process sink.
-// Whether calls are recorded is up to the trace flags they carry. The
-// viewer is off: it is measured on its own (internal/traceview).
-func tracedGateway(ctx context.Context, backendURL string) (*path, error) {
-	sink, err := startOTLPSink(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("otlp sink: %w", err)
+// 1.0), exporting spans and metrics over OTLP/HTTP to the run's sink at
+// up.OTLPURL. Whether calls are recorded is up to the trace flags they
+// carry. The viewer is off: it is measured on its own (internal/traceview).
+func tracedGateway(ctx context.Context, up upstream) (*path, error) {
+	if up.OTLPURL == "" {
+		return nil, fmt.Errorf("no OTLP sink to export to")
 	}
 	cfg := config.Default()
 	cfg.Telemetry.Exporter = "otlp"
-	cfg.Telemetry.OTLP.Endpoint = sink.URL
+	cfg.Telemetry.OTLP.Endpoint = up.OTLPURL
 	cfg.Telemetry.Viewer.Enabled = new(false)
 	// The process environment must not change what is measured.
 	noEnv := func(string) string { return "" }
 	tel, err := telemetry.New(ctx, cfg.Telemetry, telemetry.Options{Getenv: noEnv, Version: "bench", Logger: discardLogger})
 	if err != nil {
-		sink.close()
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		tel.Shutdown(sctx)
-		sink.close()
 	}
 	p, err := viaGateway(func(context.Context) (gateway.Options, func(), error) {
 		return gateway.TracingOptions(cfg, tel, nil), shutdown, nil
-	})(ctx, backendURL)
+	})(ctx, up)
 	if err != nil {
 		return nil, err
 	}
-	p.exports = func(ctx context.Context) (exported, error) {
+	p.flush = func(ctx context.Context) (int64, error) {
 		if err := tel.ForceFlush(ctx); err != nil {
-			return exported{}, err
+			return 0, err
 		}
 		if err := tel.MeterProvider.ForceFlush(ctx); err != nil {
-			return exported{}, fmt.Errorf("flush metrics: %w", err)
+			return 0, fmt.Errorf("flush metrics: %w", err)
 		}
-		return exported{
-			Spans:         sink.Spans(),
-			CallSpans:     sink.CallSpans(),
-			MetricExports: sink.MetricExports(),
-			Dropped:       tel.DroppedSpans(),
-			Bad:           sink.Bad(),
-		}, nil
+		return tel.DroppedSpans(), nil
 	}
 	return p, nil
 }

@@ -2,6 +2,7 @@ package mcptrace
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -78,7 +79,11 @@ func (c *config) network() (network, bool) {
 // measurement's set is cached). Samplers see the span's name and kind,
 // which carry the method and the target.
 func (in *instrumenter) metricAttrs(op operation, extra int) []attribute.KeyValue {
-	a := make([]attribute.KeyValue, 0, 13+extra+len(in.cfg.attrs))
+	return in.appendMetricAttrs(make([]attribute.KeyValue, 0, 13+extra+len(in.cfg.attrs)), op)
+}
+
+// appendMetricAttrs appends metricAttrs(op) to a.
+func (in *instrumenter) appendMetricAttrs(a []attribute.KeyValue, op operation) []attribute.KeyValue {
 	a = append(a, keyMethodName.String(op.method))
 	if op.tool != "" {
 		a = append(a, keyToolName.String(op.tool), keyOperationName.String(opExecuteTool))
@@ -123,6 +128,27 @@ func (c *config) appendServerAddress(a []attribute.KeyValue) []attribute.KeyValu
 		}
 	}
 	return a
+}
+
+// spanAttrBufs hold the attributes a span gets at its start while they
+// are gathered: SetAttributes copies them (the SDK's into the span's own
+// slice, as do the other implementations of the API), so a buffer is free
+// again at once and a recorded call allocates none.
+var spanAttrBufs = sync.Pool{New: func() any {
+	b := make([]attribute.KeyValue, 0, 32)
+	return &b
+}}
+
+// setSpanAttrs sets the attributes gathered in a buffer from spanAttrBufs
+// on span and returns the buffer, emptied, to the pool.
+func setSpanAttrs(span trace.Span, buf *[]attribute.KeyValue, attrs []attribute.KeyValue) {
+	span.SetAttributes(attrs...)
+	if cap(attrs) > 256 {
+		return // an outsized one is left to the collector
+	}
+	clear(attrs) // keep no names or ids alive in the pool
+	*buf = attrs[:0]
+	spanAttrBufs.Put(buf)
 }
 
 // spanAttrs appends the span-only attributes: those too high in

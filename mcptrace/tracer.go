@@ -182,7 +182,8 @@ func (s *serverTracer) start(ctx context.Context, m Message) (context.Context, *
 	sctx, span := s.tracer.Start(pctx, s.spanName(desc), opts...)
 	ss := &ServerSpan{in: s.instrumenter, span: span, start: start, op: op, source: source, pctx: pctx, capture: m.Tool != ""}
 	if span.IsRecording() {
-		attrs := s.metricAttrs(op, 6)
+		buf := spanAttrBufs.Get().(*[]attribute.KeyValue)
+		attrs := s.appendMetricAttrs(*buf, op)
 		attrs = append(attrs, AttrTraceContextSource.String(string(source)))
 		if ex.Conflict {
 			attrs = append(attrs, AttrTraceContextConflict.Bool(true))
@@ -193,10 +194,10 @@ func (s *serverTracer) start(ctx context.Context, m Message) (context.Context, *
 		if m.RequestID != "" {
 			attrs = append(attrs, keyRequestID.String(m.RequestID))
 		}
-		span.SetAttributes(s.spanAttrs(sctx, attrs, desc, RequestInfo{
+		setSpanAttrs(span, buf, s.spanAttrs(sctx, attrs, desc, RequestInfo{
 			Kind: trace.SpanKindServer, Method: m.Method, ToolName: m.Tool, PromptName: m.Prompt,
 			ResourceURI: m.URI, SessionID: m.SessionID, Header: m.Header, Meta: m.Meta,
-		})...)
+		}))
 		if ss.capture && len(m.Arguments) > 0 {
 			s.cfg.captureRaw(span, keyToolCallArgs, m.Arguments)
 		}
@@ -238,14 +239,15 @@ func (t *ClientTracer) Start(ctx context.Context, m Message) (context.Context, *
 	ctx, span := c.tracer.Start(ctx, c.spanName(desc), clientStart...)
 	cs := &ClientSpan{in: c.instrumenter, span: span, start: start, op: op, capture: m.Tool != ""}
 	if span.IsRecording() {
-		attrs := c.metricAttrs(op, 3)
+		buf := spanAttrBufs.Get().(*[]attribute.KeyValue)
+		attrs := c.appendMetricAttrs(*buf, op)
 		if m.RequestID != "" {
 			attrs = append(attrs, keyRequestID.String(m.RequestID))
 		}
-		span.SetAttributes(c.spanAttrs(ctx, attrs, desc, RequestInfo{
+		setSpanAttrs(span, buf, c.spanAttrs(ctx, attrs, desc, RequestInfo{
 			Kind: trace.SpanKindClient, Method: m.Method, ToolName: m.Tool, PromptName: m.Prompt,
 			ResourceURI: m.URI, SessionID: m.SessionID, Meta: m.Meta,
-		})...)
+		}))
 		if cs.capture && len(m.Arguments) > 0 {
 			c.cfg.captureRaw(span, keyToolCallArgs, m.Arguments)
 		}

@@ -124,11 +124,12 @@ func (s *Session) Send(ctx context.Context, r Request) (wire.Message, error) {
 	if r.Untraced && tracer != nil {
 		meta = unsampled(meta)
 	}
-	var params []byte
+	var msg []byte
 	if r.Params != nil || len(r.Sets) > 0 || len(meta) > 0 {
-		params = wire.AppendParams(make([]byte, 0, len(r.Params)+256), r.Params, r.Sets, meta)
+		msg = wire.AppendRequestParams(make([]byte, 0, len(r.Params)+320), r.ID, r.Method, r.Params, r.Sets, meta)
+	} else {
+		msg = wire.AppendRequest(make([]byte, 0, 64), r.ID, r.Method, nil)
 	}
-	msg := wire.AppendRequest(make([]byte, 0, len(params)+64), r.ID, r.Method, params)
 	if r.ID == nil {
 		err := s.conn.Send(ctx, msg)
 		if span != nil {

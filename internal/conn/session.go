@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/tracegate/tracegate/internal/wire"
 )
@@ -62,13 +63,40 @@ func (s *session) fail(err error) {
 
 // idKey makes equal ids equal keys whatever their spelling: a string id
 // by its value, a number by its digits.
-func idKey(id []byte) string {
+func idKey(id []byte) string { return string(appendIDKey(nil, id)) }
+
+// appendIDKey appends idKey(id) to dst, so that a key looked up or
+// compared can be made in a buffer on the stack.
+func appendIDKey(dst, id []byte) []byte {
 	if len(id) > 0 && id[0] == '"' {
+		if plainString(id) {
+			return append(append(dst, 's'), id[1:len(id)-1]...)
+		}
 		if v, ok := wire.Unquote(id); ok {
-			return "s" + v
+			return append(append(dst, 's'), v...)
 		}
 	}
-	return "n" + string(id)
+	return append(append(dst, 'n'), id...)
+}
+
+// plainString reports a raw JSON string that wire.Unquote returns as it
+// is: quoted, without escapes, all ASCII.
+func plainString(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// sameID reports whether two raw ids are the same id.
+func sameID(a, b []byte) bool {
+	var x, y [64]byte
+	return string(appendIDKey(x[:0], a)) == string(appendIDKey(y[:0], b))
 }
 
 // expect registers a request about to be sent; its response will arrive
@@ -116,10 +144,13 @@ func (s *session) await(ctx context.Context, key string, ch chan []byte) ([]byte
 // resolve hands a response to the Request waiting for it, and reports
 // whether one was.
 func (s *session) resolve(m *wire.Message) bool {
-	key := idKey(m.ID)
+	var buf [64]byte
+	key := appendIDKey(buf[:0], m.ID)
 	s.mu.Lock()
-	ch, ok := s.pending[key]
-	delete(s.pending, key)
+	ch, ok := s.pending[string(key)]
+	if ok {
+		delete(s.pending, string(key))
+	}
 	s.mu.Unlock()
 	if ok {
 		ch <- bytes.Clone(m.Raw) // buffered: never blocks

@@ -271,7 +271,7 @@ func (s *streamable) exchange(ctx context.Context, id, msg []byte, rel *relay) e
 		if err != nil || !m.IsResponse() {
 			return fmt.Errorf("POST %s: the JSON body is not a JSON-RPC response: %s", s.safeURL, snippet(body))
 		}
-		if !s.resolve(&m) || idKey(m.ID) != idKey(id) {
+		if !s.resolve(&m) || !sameID(m.ID, id) {
 			return fmt.Errorf("POST %s: the response's id %s is not the request's, %s", s.safeURL, m.ID, id)
 		}
 		return nil
@@ -352,7 +352,6 @@ func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []by
 func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID string, retry time.Duration, got bool, err error) {
 	r := sse.NewReader(body, s.opts.MaxMessage)
 	defer r.Release()
-	want := idKey(id)
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -370,7 +369,7 @@ func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID s
 			continue
 		}
 		if m.IsResponse() {
-			if s.resolve(&m) && idKey(m.ID) == want {
+			if s.resolve(&m) && sameID(m.ID, id) {
 				return r.LastEventID(), r.Retry(), true, nil
 			}
 			continue
@@ -513,7 +512,7 @@ func (s *streamable) errorResponse(method string, resp *http.Response, id []byte
 	if mediaType(resp) == "application/json" && wire.Get(body, "error") != nil {
 		e := wire.DecodeError(wire.Get(body, "error"))
 		m, err := wire.Parse(body)
-		if err != nil || !m.IsResponse() || idKey(m.ID) != idKey(id) {
+		if err != nil || !m.IsResponse() || !sameID(m.ID, id) {
 			// Give it the request's id, so that it finds its Request.
 			body = wire.AppendError(nil, id, e.Code, e.Message, e.Data)
 			m, _ = wire.Parse(body)
@@ -538,8 +537,17 @@ func httpStatusError(method, safeURL string, resp *http.Response, body []byte) e
 	return fmt.Errorf("%s %s: HTTP %s", method, safeURL, resp.Status)
 }
 
+// mediaType is the response's media type without parameters. The two
+// values servers send on every call are matched as they are, since
+// mime.ParseMediaType builds a map of parameters each time; anything else
+// is parsed.
 func mediaType(resp *http.Response) string {
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := resp.Header.Get("Content-Type")
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
 	return mt
 }
 

@@ -389,3 +389,35 @@ func TestHTTPLeaks(t *testing.T) {
 		t.Errorf("goroutines %d -> %d", before, goroutines())
 	}
 }
+
+// TestSameID checks the id matching that pairs a response with its
+// request: a string id by its value however it is escaped, a number by
+// its digits, and never a string with a number.
+func TestSameID(t *testing.T) {
+	// Not parallel: it counts allocations.
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{`7`, `7`, true},
+		{`7`, `8`, false},
+		{`7`, `"7"`, false},
+		{`"a"`, `"a"`, true},
+		{`"a"`, `"\u0061"`, true},
+		{`"é"`, `"\u00e9"`, true},
+		{`"a"`, `"b"`, false},
+		{`"a\"b"`, `"a\u0022b"`, true},
+	}
+	for _, tt := range tests {
+		if got := sameID([]byte(tt.a), []byte(tt.b)); got != tt.want {
+			t.Errorf("sameID(%s, %s): got %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+		if got := idKey([]byte(tt.a)) == idKey([]byte(tt.b)); got != tt.want {
+			t.Errorf("idKey(%s) == idKey(%s): got %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+	a, b := []byte(`12345`), []byte(`12345`)
+	if n := testing.AllocsPerRun(100, func() { sameID(a, b) }); n != 0 {
+		t.Errorf("sameID of two numbers: got %v allocations, want 0", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/tracegate/tracegate/internal/backend"
@@ -16,7 +17,7 @@ import (
 // backend.
 
 func (rq *request) callTool() ([]byte, error) {
-	name, ok := wire.GetString(rq.m.Params, "name")
+	name, ok := rq.paramName()
 	if !ok {
 		return nil, &wire.Error{Code: codeInvalidParams, Message: "missing tool name"}
 	}
@@ -48,7 +49,7 @@ func (rq *request) callTool() ([]byte, error) {
 }
 
 func (rq *request) getPrompt() ([]byte, error) {
-	name, ok := wire.GetString(rq.m.Params, "name")
+	name, ok := rq.paramName()
 	if !ok {
 		return nil, &wire.Error{Code: codeInvalidParams, Message: "missing prompt name"}
 	}
@@ -177,11 +178,9 @@ func (rq *request) send(b *backend.Backend, out backend.Request) ([]byte, error)
 	out.Meta = c.backendMeta()
 	out.Related = func(msg []byte) { g.relay(bs, msg, c) }
 
-	ctx, cancel := context.WithTimeout(c.ctx, b.Timeout())
-	defer cancel()
-	resp, err := bs.Send(ctx, out)
+	resp, err := bs.Send(c.ctx, out)
 	if err != nil {
-		return nil, g.failed(rq, c, ctx, err)
+		return nil, g.failed(rq, c, c.ctx, err)
 	}
 	if resp.Error != nil {
 		return nil, wire.DecodeError(resp.Error)
@@ -231,7 +230,7 @@ func rewritesMeta(meta map[string]any) bool {
 func (g *Gateway) failed(rq *request, c *call, ctx context.Context, err error) error {
 	b := c.bs.Backend()
 	switch {
-	case rq.ctx.Err() != nil || c.ctx.Err() != nil:
+	case rq.ctx.Err() != nil || c.ctx.Err() == context.Canceled:
 		// The client cancelled (notifications/cancelled, or it went away).
 		c.abandon(rq.ctx, c.reason())
 		return context.Canceled
@@ -292,11 +291,17 @@ func truncated(s string) string {
 
 // call is one request in flight on a backend session.
 type call struct {
-	rq          *request
-	bs          *backend.Session
-	backendID   []byte
-	ctx         context.Context
-	cancel      context.CancelCauseFunc
+	rq        *request
+	bs        *backend.Session
+	backendID []byte
+	// key files a stateful client's call by its id, for cancellation.
+	key clientKey
+	// ctx ends at the backend's timeout (DeadlineExceeded), or with stop
+	// (Canceled): when the client cancels the call, or when it ends.
+	ctx  context.Context
+	stop context.CancelFunc
+	// why is the reason the client gave when it cancelled the call.
+	why         atomic.Pointer[cancelReason]
 	progress    any    // the client's progress token, nil when none
 	progressKey string // the token the backend got instead
 	started     time.Time
@@ -308,10 +313,19 @@ type cancelReason string
 
 func (r cancelReason) Error() string { return string(r) }
 
+// cancel ends the call's context. A cancelReason, kept unless the
+// context has already ended, is the reason the backend is given.
+func (c *call) cancel(cause error) {
+	if r, ok := cause.(cancelReason); ok && c.ctx.Err() == nil {
+		c.why.CompareAndSwap(nil, &r)
+	}
+	c.stop()
+}
+
 // reason is the client's cancel reason, or a default.
 func (c *call) reason() string {
-	if r, ok := context.Cause(c.ctx).(cancelReason); ok && r != "" {
-		return string(r)
+	if r := c.why.Load(); r != nil && *r != "" {
+		return string(*r)
 	}
 	return "cancelled by the client"
 }

@@ -48,6 +48,21 @@ type request struct {
 	ctx context.Context
 	// outcome is what the span records.
 	outcome mcptrace.Outcome
+	// facts are what RequestAttributes reads from ctx.
+	facts requestFacts
+	// name is params.name of tools/call and prompts/get (see paramName).
+	name           string
+	nameOK, nameIn bool
+}
+
+// paramName returns params.name, read from the bytes once for the span
+// and the route.
+func (rq *request) paramName() (string, bool) {
+	if !rq.nameIn {
+		rq.name, rq.nameOK = wire.GetString(rq.m.Params, "name")
+		rq.nameIn = true
+	}
+	return rq.name, rq.nameOK
 }
 
 // requestFacts are what the HTTP layer knows of a request, for span
@@ -79,7 +94,8 @@ func (g *Gateway) request(w http.ResponseWriter, r *http.Request, f *front, s *s
 		rq.rp.finish(wire.AppendError(nil, m.ID, err.Code, err.Message, err.Data), http.StatusOK)
 		return
 	}
-	facts := &requestFacts{requestID: wire.IDString(m.ID)}
+	facts := &rq.facts
+	facts.requestID = wire.IDString(m.ID)
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		facts.clientAddress = host
 	}
@@ -173,13 +189,13 @@ func (rq *request) check() *wire.Error {
 func (rq *request) target() (tool, prompt, uri string) {
 	switch rq.m.Method {
 	case "tools/call":
-		name, _ := wire.GetString(rq.m.Params, "name")
+		name, _ := rq.paramName()
 		if rq.f.view().tools[name] != nil {
 			return name, "", ""
 		}
 		return otherName, "", ""
 	case "prompts/get":
-		name, _ := wire.GetString(rq.m.Params, "name")
+		name, _ := rq.paramName()
 		if rq.f.view().prompts[name] != nil {
 			return "", name, ""
 		}

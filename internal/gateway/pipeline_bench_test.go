@@ -20,8 +20,10 @@ import (
 )
 
 // cannedBackend answers MCP at the byte level with fixed results, so a
-// benchmark through it measures the gateway, not a server.
-func cannedBackend(tb testing.TB) *httptest.Server {
+// benchmark through it measures the gateway, not a server. With stream
+// set, it answers tools/call with an event stream holding the response,
+// as the go-sdk's server does; otherwise with a JSON body.
+func cannedBackend(tb testing.TB, stream bool) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.WriteHeader(http.StatusMethodNotAllowed)
@@ -42,6 +44,11 @@ func cannedBackend(tb testing.TB) *httptest.Server {
 			result = `{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`
 		default:
 			result = `{"content":[{"type":"text","text":"{\"text\":\"hello\"}"}]}`
+			if stream {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.Write(append(append([]byte("event: message\ndata: "), wire.AppendResponse(nil, m.ID, []byte(result))...), "\n\n"...))
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(wire.AppendResponse(nil, m.ID, []byte(result)))
@@ -52,17 +59,25 @@ func cannedBackend(tb testing.TB) *httptest.Server {
 
 // BenchmarkPipeline is one tools/call through the gateway, end to end
 // over loopback HTTP, to a backend that costs nearly nothing: what the
-// gateway adds per call, with tracing off and on (every span recorded).
+// gateway adds per call, with tracing off and on (every span recorded),
+// and with the backend answering in a JSON body or, as go-sdk servers do,
+// in an event stream (-sse).
 //
 //	go test -run '^$' -bench Pipeline -benchmem ./internal/gateway
 func BenchmarkPipeline(b *testing.B) {
-	for _, traced := range []bool{false, true} {
+	for _, bc := range []struct {
+		traced, stream bool
+	}{{false, false}, {true, false}, {false, true}, {true, true}} {
+		traced := bc.traced
 		name := "untraced"
 		if traced {
 			name = "traced"
 		}
+		if bc.stream {
+			name += "-sse"
+		}
 		b.Run(name, func(b *testing.B) {
-			be := cannedBackend(b)
+			be := cannedBackend(b, bc.stream)
 			var opts gateway.Options
 			if traced {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))

@@ -63,8 +63,10 @@ func newFlight() *flight {
 }
 
 func (fl *flight) begin(rq *request, bs *backend.Session) *call {
-	ctx, cancel := context.WithCancelCause(rq.ctx)
-	c := &call{rq: rq, bs: bs, backendID: bs.NextID(), ctx: ctx, cancel: cancel, started: time.Now()}
+	// One context per call: it ends at the backend's timeout, when the
+	// client cancels the call, or when the call ends.
+	ctx, stop := context.WithTimeout(rq.ctx, bs.Backend().Timeout())
+	c := &call{rq: rq, bs: bs, backendID: bs.NextID(), ctx: ctx, stop: stop, started: time.Now()}
 	_, progress := rq.meta["progressToken"]
 	if progress {
 		// Clients' tokens may collide on a shared backend session: the
@@ -73,7 +75,8 @@ func (fl *flight) begin(rq *request, bs *backend.Session) *call {
 	}
 	fl.mu.Lock()
 	if rq.s != nil && !rq.s.stateless {
-		fl.byClient[clientKey{rq.s.id, string(rq.m.ID)}] = c
+		c.key = clientKey{rq.s.id, string(rq.m.ID)}
+		fl.byClient[c.key] = c
 	}
 	set := fl.bySession[bs]
 	if set == nil {
@@ -91,12 +94,8 @@ func (fl *flight) begin(rq *request, bs *backend.Session) *call {
 func (fl *flight) end(c *call) {
 	c.cancel(nil)
 	fl.mu.Lock()
-	rq := c.rq
-	if rq.s != nil {
-		k := clientKey{rq.s.id, string(rq.m.ID)}
-		if fl.byClient[k] == c {
-			delete(fl.byClient, k)
-		}
+	if c.key.session != "" && fl.byClient[c.key] == c {
+		delete(fl.byClient, c.key)
 	}
 	if set := fl.bySession[c.bs]; set != nil {
 		delete(set, c)

@@ -191,6 +191,25 @@ func AppendError(dst, id []byte, code int64, message string, data []byte) []byte
 // AppendRequest appends a request or, with a nil id, a notification.
 // params, when not nil, must be a raw JSON object.
 func AppendRequest(dst, id []byte, method string, params []byte) []byte {
+	dst = appendRequestHead(dst, id, method)
+	if params != nil {
+		dst = append(dst, `,"params":`...)
+		dst = append(dst, params...)
+	}
+	return append(dst, '}')
+}
+
+// AppendRequestParams is AppendRequest with the params that
+// AppendParams(params, sets, meta) makes, written in place rather than
+// built apart and copied.
+func AppendRequestParams(dst, id []byte, method string, params []byte, sets []Set, meta map[string]any) []byte {
+	dst = appendRequestHead(dst, id, method)
+	dst = append(dst, `,"params":`...)
+	dst = AppendParams(dst, params, sets, meta)
+	return append(dst, '}')
+}
+
+func appendRequestHead(dst, id []byte, method string) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0",`...)
 	if id != nil {
 		dst = append(dst, `"id":`...)
@@ -198,12 +217,7 @@ func AppendRequest(dst, id []byte, method string, params []byte) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"method":`...)
-	dst = AppendString(dst, method)
-	if params != nil {
-		dst = append(dst, `,"params":`...)
-		dst = append(dst, params...)
-	}
-	return append(dst, '}')
+	return AppendString(dst, method)
 }
 
 // Error is a JSON-RPC error object.

@@ -75,6 +75,11 @@ func TestAppendParams(t *testing.T) {
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
+	// Written in place in a request, the same params.
+	req := string(AppendRequestParams(nil, []byte(`3`), "tools/call", params, []Set{{Key: "name", Value: []byte(`"get"`)}, {Key: "extra", Value: []byte(`true`)}}, meta))
+	if want := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":` + want + `}`; req != want {
+		t.Errorf("AppendRequestParams: got  %s\nwant %s", req, want)
+	}
 	// No _meta and no params: the trace fields make one.
 	if got := string(AppendParams(nil, nil, nil, map[string]any{"traceparent": "00-x"})); got != `{"_meta":{"traceparent":"00-x"}}` {
 		t.Errorf("got %s", got)
@@ -163,8 +168,7 @@ func BenchmarkRewrite(b *testing.B) {
 		m, _ := Parse(body)
 		meta, _ := MetaView(Get(m.Params, "_meta"))
 		meta["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"
-		params := AppendParams(make([]byte, 0, len(m.Params)+64), m.Params, sets, meta)
-		AppendRequest(make([]byte, 0, len(params)+64), []byte("1"), m.Method, params)
+		AppendRequestParams(make([]byte, 0, len(m.Params)+128), []byte("1"), m.Method, m.Params, sets, meta)
 		a, _ := Parse(answer)
 		a.WithID(m.ID)
 	}

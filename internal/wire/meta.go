@@ -15,7 +15,7 @@ func MetaView(raw []byte) (map[string]any, error) {
 	meta := map[string]any{}
 	var perr error
 	_, err := EachMember(raw, 0, func(m Member) bool {
-		k := m.Key(raw)
+		k := metaKey(raw, m)
 		v := m.Value(raw)
 		if _, dup := meta[k]; dup {
 			perr = ErrRepeated
@@ -40,6 +40,23 @@ func MetaView(raw []byte) (map[string]any, error) {
 		return nil, perr
 	}
 	return meta, nil
+}
+
+// metaKey is m.Key(raw) without a copy for the keys calls carry most.
+func metaKey(raw []byte, m Member) string {
+	if !m.EscapedKey {
+		switch string(raw[m.KeyStart+1 : m.KeyEnd-1]) {
+		case "traceparent":
+			return "traceparent"
+		case "tracestate":
+			return "tracestate"
+		case "baggage":
+			return "baggage"
+		case "progressToken":
+			return "progressToken"
+		}
+	}
+	return m.Key(raw)
 }
 
 // Set replaces, adds or (with a nil Value) removes one member of a params
