@@ -1,6 +1,9 @@
 package config
 
-import "net"
+import (
+	"net"
+	"net/url"
+)
 
 // Warnings lists what is valid but probably not meant: the configuration
 // serves, yet an operator should look. Like Validate's errors, each names
@@ -12,6 +15,14 @@ func (c *Config) Warnings() Errors {
 	}
 	if c.AdminListen != "off" && !loopback(c.AdminListen) && len(c.AdminTokens()) == 0 {
 		ws.add(0, "admin_listen", "binds beyond loopback and no admin.bearer_tokens or auth.bearer_tokens are set: anyone who reaches it can read traces, metrics and the configuration")
+	}
+	if cl := c.Cluster; cl != nil && cl.Secret == "" {
+		u, err := url.Parse(cl.AdvertiseURL)
+		r, rerr := url.Parse(cl.RedisURL)
+		_, hasPassword := r.User.Password()
+		if err == nil && rerr == nil && !hasPassword && !loopback(u.Host) {
+			ws.add(0, "cluster.secret", "unset, and redis_url has no password: the key replicas authenticate forwards with is derived from redis_url alone, which is not a secret; set cluster.secret")
+		}
 	}
 	return ws
 }
