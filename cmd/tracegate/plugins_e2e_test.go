@@ -21,6 +21,7 @@ import (
 	"github.com/tracegate/tracegate/examples/demo"
 	"github.com/tracegate/tracegate/internal/otlptest"
 	"github.com/tracegate/tracegate/internal/plugin"
+	"github.com/tracegate/tracegate/internal/testnet"
 )
 
 // lockedLines collects a child's stderr, line by line.
@@ -155,18 +156,25 @@ plugins:
 	}
 }
 
-// A cluster section is refused at start rather than ignored: one replica
-// must not run believing it shares sessions with others.
-func TestServeRefusesCluster(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tracegate.yaml")
-	os.WriteFile(path, []byte(`
-listen: 127.0.0.1:0
-admin_listen: "off"
-cluster: {redis_url: "redis://127.0.0.1:6379/0", advertise_url: "http://127.0.0.1:8081"}
-`), 0o600)
-	out, err := exec.Command(selfBin, "serve", "-config", path).CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != exitFail || !strings.Contains(string(out), "cluster: ") {
-		t.Fatalf("got %v, want exit %d naming the cluster section\n%s", err, exitFail, out)
+// A replica whose Redis is unreachable at start still serves: a session
+// opened on it works, and /readyz says the cluster is degraded.
+func TestServeClusterStartsWithRedisDown(t *testing.T) {
+	addr := freeAddr(t)
+	p := startServe(t, fmt.Sprintf(`
+listen: %s
+admin_listen: 127.0.0.1:0
+backends:
+  - {name: weather, url: %s}
+telemetry: {viewer: {enabled: false}}
+cluster: {redis_url: "redis://%s/0", advertise_url: "http://%s"}
+`, addr, weatherServer(t), testnet.RefusedAddr(t), addr))
+	cs, err := agent(t, p.mcpURL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callUntilReady(t, cs, "weather_get_weather", map[string]any{"city": "Oslo"})
+	code, body := adminGet(t, p.adminURL, "/readyz", "")
+	if code != http.StatusOK || !strings.Contains(body, `"degraded"`) {
+		t.Fatalf("/readyz with Redis down: %d %s, want 200 and degraded", code, body)
 	}
 }
