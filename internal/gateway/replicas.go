@@ -324,25 +324,36 @@ func (rp *replicas) serveForward(ctx context.Context, op string, body []byte) ([
 	return nil, errors.New("unknown forward operation " + op)
 }
 
+// held splits the stateful sessions held here into those changed while
+// Redis was down (dirty) and the others.
+func (rp *replicas) held() (dirty, clean []*session) {
+	rp.g.sessions.each(func(s *session) {
+		switch {
+		case s.stateless:
+		case s.dirty.Load():
+			dirty = append(dirty, s)
+		default:
+			clean = append(clean, s)
+		}
+	})
+	return dirty, clean
+}
+
 // renew extends in Redis the TTL of the sessions used here since the last
-// renewal, in one round trip; it runs with the idle reaper.
+// renewal, in one round trip, and retries saving those Redis missed; it
+// runs with the idle reaper.
 func (rp *replicas) renew(ctx context.Context) {
 	rp.mu.Lock()
 	since := rp.renewed
 	rp.renewed = time.Now()
 	rp.mu.Unlock()
+	dirty, clean := rp.held()
 	var ids []string
-	var dirty []*session
-	rp.g.sessions.each(func(s *session) {
-		if s.stateless {
-			return
-		}
-		if s.dirty.Load() {
-			dirty = append(dirty, s)
-		} else if time.Unix(0, s.last.Load()).After(since) || s.streams.Load() > 0 {
+	for _, s := range clean {
+		if time.Unix(0, s.last.Load()).After(since) || s.streams.Load() > 0 {
 			ids = append(ids, s.id)
 		}
-	})
+	}
 	rp.c.RenewSessions(ctx, ids, rp.g.sessionIdle())
 	for _, s := range dirty {
 		rp.save(ctx, s)
@@ -355,20 +366,13 @@ func (rp *replicas) renew(ctx context.Context) {
 func (rp *replicas) recovered() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	all := map[string][]byte{}
-	var dirty []*session
-	rp.g.sessions.each(func(s *session) {
-		if s.stateless {
-			return
-		}
-		if s.dirty.Load() {
-			dirty = append(dirty, s)
-		} else {
-			all[s.id] = rp.record(s)
-		}
-	})
+	dirty, clean := rp.held()
 	for _, s := range dirty {
 		rp.save(ctx, s)
+	}
+	all := make(map[string][]byte, len(clean))
+	for _, s := range clean {
+		all[s.id] = rp.record(s)
 	}
 	if err := rp.c.RestoreSessions(ctx, all, rp.g.sessionIdle()); err == nil && len(all)+len(dirty) > 0 {
 		rp.g.log.Info("cluster: sessions held here written back to redis", "count", len(all)+len(dirty))
