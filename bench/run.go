@@ -33,8 +33,10 @@ type report struct {
 	SessionCost sessionCost   `json:"session_cost"`
 	Targets     []verdict     `json:"targets"`
 	// Exports is what each traced scenario exported, checked.
-	Exports    []exported `json:"exports,omitempty"`
-	LoadAvgEnd string     `json:"loadavg_end,omitempty"`
+	Exports []exported `json:"exports,omitempty"`
+	// Skipped are the scenarios this machine could not run, and why.
+	Skipped    []skipped `json:"skipped,omitempty"`
+	LoadAvgEnd string    `json:"loadavg_end,omitempty"`
 }
 
 // run measures every selected scenario at every concurrency, rounds
@@ -61,8 +63,22 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 		}
 	}()
 	for i, sc := range sel {
-		if paths[i], err = sc.serve(ctx, b.url); err != nil {
+		paths[i], err = sc.serve(ctx, b.url)
+		if errors.Is(err, errSkip) {
+			fmt.Fprintf(progress, "skipping %s: %v\n", sc.name, err)
+			rep.Skipped = append(rep.Skipped, skipped{sc.name, err.Error()})
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("starting scenario %s: %w", sc.name, err)
+		}
+	}
+	// What was skipped is measured no further.
+	for i := 0; i < len(sel); i++ {
+		if paths[i] == nil {
+			sel = slices.Delete(sel, i, i+1)
+			paths = slices.Delete(paths, i, i+1)
+			i--
 		}
 	}
 
@@ -126,6 +142,11 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 	rep.Targets = check(targets, rep.Results)
 	rep.LoadAvgEnd = loadAvg()
 	return rep, nil
+}
+
+type skipped struct {
+	Scenario string `json:"scenario"`
+	Reason   string `json:"reason"`
 }
 
 // exportProblems joins the failed export checks, or returns nil.
