@@ -173,7 +173,7 @@ func TestSessionProxy(t *testing.T) {
 	defer pt.close()
 	var ws []*worker
 	for i := range 3 {
-		w, err := connectWorker(ctx, pt, sampled)
+		w, err := connectWorker(ctx, pt, i, sampled)
 		if err != nil {
 			t.Fatal(err)
 		}

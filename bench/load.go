@@ -65,6 +65,11 @@ type measurement struct {
 	PathCPUPerCall time.Duration `json:"path_cpu_per_call_ns,omitempty"`
 	// ConnectP50 is the median time a worker took to open its session.
 	ConnectP50 time.Duration `json:"connect_p50_ns"`
+	// RedisRoundTrips is the Redis round trips the path made in the
+	// measured window (heartbeats and session TTL renewals included), and
+	// RedisPerCall that over the calls; nil for a path without Redis.
+	RedisRoundTrips int64    `json:"redis_round_trips,omitempty"`
+	RedisPerCall    *float64 `json:"redis_round_trips_per_call,omitempty"`
 }
 
 // measure connects conc workers to p, warms up, then drives tools/call
@@ -79,7 +84,7 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	for i := range workers {
 		wg.Go(func() {
 			t0 := time.Now()
-			workers[i], errs[i] = connectWorker(ctx, p, sc.traceFlags)
+			workers[i], errs[i] = connectWorker(ctx, p, i, sc.traceFlags)
 			connects[i] = time.Since(t0)
 		})
 	}
@@ -122,6 +127,10 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	var redis0 int64
+	if p.roundTrips != nil {
+		redis0 = p.roundTrips()
+	}
 	cpu0 := processCPU()
 	start := time.Now()
 	phase.Store(phaseMeasure)
@@ -131,6 +140,9 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	wg.Wait()
 	m.Elapsed = time.Since(start)
 	cpu := processCPU() - cpu0
+	if p.roundTrips != nil {
+		m.RedisRoundTrips = p.roundTrips() - redis0
+	}
 	runtime.ReadMemStats(&after)
 	if p.stats != nil && err == nil {
 		pathAfter, err = p.stats(ctx)
@@ -163,6 +175,10 @@ func measure(ctx context.Context, sc scenario, p *path, conc int, warm, d time.D
 	m.BytesPerCall = float64(after.TotalAlloc-before.TotalAlloc+pathAfter.Bytes-pathBefore.Bytes) / float64(m.Calls)
 	m.CPUPerCall = cpu / time.Duration(m.Calls)
 	m.PathCPUPerCall = pathCPU / time.Duration(m.Calls)
+	if p.roundTrips != nil {
+		perCall := float64(m.RedisRoundTrips) / float64(m.Calls)
+		m.RedisPerCall = &perCall
+	}
 	return m, nil
 }
 
@@ -213,9 +229,9 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// connectWorker opens one worker's session and checks that a call goes
-// the whole way to the backend and back.
-func connectWorker(ctx context.Context, p *path, flags byte) (*worker, error) {
+// connectWorker opens worker i's session and checks that a call goes the
+// whole way to the backend and back.
+func connectWorker(ctx context.Context, p *path, i int, flags byte) (*worker, error) {
 	if p.shared != nil {
 		w := &worker{cs: p.shared, shared: true, tool: p.tool, flags: flags, rng: newRand(), lat: make([]time.Duration, 0, 8192)}
 		res, err := w.call(ctx)
@@ -231,11 +247,15 @@ func connectWorker(ctx context.Context, p *path, flags byte) (*worker, error) {
 	// A POST in flight and the standalone GET stream, with room to spare,
 	// so that the load generator never churns connections.
 	tr.MaxIdleConnsPerHost = 4
+	endpoint := p.endpoint
+	if p.workerEndpoint != nil {
+		endpoint = p.workerEndpoint(i)
+	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "bench-agent", Version: "1"}, &mcp.ClientOptions{Logger: discardLogger})
-	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.endpoint, HTTPClient: &http.Client{Transport: tr}}, &mcp.ClientSessionOptions{ProtocolVersion: statefulRevision})
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: tr}}, &mcp.ClientSessionOptions{ProtocolVersion: statefulRevision})
 	if err != nil {
 		tr.CloseIdleConnections()
-		return nil, fmt.Errorf("connecting to %s: %w", p.endpoint, err)
+		return nil, fmt.Errorf("connecting to %s: %w", endpoint, err)
 	}
 	w := &worker{
 		cs:        cs,
@@ -251,7 +271,7 @@ func connectWorker(ctx context.Context, p *path, flags byte) (*worker, error) {
 	}
 	if err != nil {
 		w.close()
-		return nil, fmt.Errorf("first call at %s: %w", p.endpoint, err)
+		return nil, fmt.Errorf("first call at %s: %w", endpoint, err)
 	}
 	return w, nil
 }

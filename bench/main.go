@@ -14,6 +14,7 @@
 //	go run ./bench                 # full run: 3s x 3 rounds per scenario and concurrency
 //	go run ./bench -quick          # ~10s smoke run
 //	go run ./bench -scenarios gateway -c 16 -rounds 1 -cpuprofile /tmp/cpu
+//	go run ./bench -scenarios replicas -c 16   # two replicas sharing sessions through redis-server from PATH
 //	go tool pprof -top -diff_base /tmp/cpu.direct-c16-r1.prof /tmp/cpu.gateway-c16-r1.prof
 //	go run ./bench -own-process -scenarios gateway -c 16 -rounds 1 -cpuprofile /tmp/cpu
 //	go tool pprof -top /tmp/cpu.gateway-c16-r1.path.prof   # the gateway's own process

@@ -65,6 +65,19 @@ func printReport(w io.Writer, rep *report) {
 		}
 	}
 
+	var redis []result
+	for _, r := range rep.Results {
+		if r.RedisPerCall != nil {
+			redis = append(redis, r)
+		}
+	}
+	if len(redis) > 0 {
+		fmt.Fprintln(w, "\nRedis round trips in the measured window of the median round (heartbeats and session TTL renewals included):")
+		for _, r := range redis {
+			fmt.Fprintf(w, "  %-18s c%-3d %.4f per call (%d for %d calls)\n", r.Scenario, r.Concurrency, *r.RedisPerCall, r.RedisRoundTrips, r.Calls)
+		}
+	}
+
 	if c := rep.SessionCost; c.Samples > 0 {
 		fmt.Fprintf(w, "\nbackend session cost (%d samples, direct to the backend):\n", c.Samples)
 		fmt.Fprintf(w, "  open a session (connect+initialize): p50 %s, p99 %s\n", fmtDur(c.OpenP50), fmtDur(c.OpenP99))
@@ -82,6 +95,10 @@ func printReport(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "  %-18s %d spans (%d tools/call) for %d measured calls, %d dropped, %d metric exports, %d undecodable: %s\n",
 				e.Scenario, e.Spans, e.CallSpans, e.Calls, e.Dropped, e.MetricExports, e.Bad, status)
 		}
+	}
+
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(w, "\nskipped %s: %s\n", sk.Scenario, sk.Reason)
 	}
 
 	fmt.Fprintln(w, "\ntargets:")

@@ -36,8 +36,10 @@ type report struct {
 	SessionCost sessionCost   `json:"session_cost"`
 	Targets     []verdict     `json:"targets"`
 	// Exports is what each traced scenario exported, checked.
-	Exports    []exported `json:"exports,omitempty"`
-	LoadAvgEnd string     `json:"loadavg_end,omitempty"`
+	Exports []exported `json:"exports,omitempty"`
+	// Skipped are the scenarios this machine could not run, and why.
+	Skipped    []skipped `json:"skipped,omitempty"`
+	LoadAvgEnd string    `json:"loadavg_end,omitempty"`
 }
 
 // run measures every selected scenario at every concurrency, rounds
@@ -82,8 +84,21 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 		} else {
 			paths[i], err = sc.serve(ctx, up)
 		}
+		if errors.Is(err, errSkip) {
+			fmt.Fprintf(progress, "skipping %s: %v\n", sc.name, err)
+			rep.Skipped = append(rep.Skipped, skipped{sc.name, err.Error()})
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("starting scenario %s: %w", sc.name, err)
+		}
+	}
+	// What was skipped is measured no further.
+	for i := 0; i < len(sel); i++ {
+		if paths[i] == nil {
+			sel = slices.Delete(sel, i, i+1)
+			paths = slices.Delete(paths, i, i+1)
+			i--
 		}
 	}
 
@@ -158,6 +173,11 @@ func run(ctx context.Context, s settings, progress io.Writer) (*report, error) {
 	rep.Targets = check(targets, rep.Results)
 	rep.LoadAvgEnd = loadAvg()
 	return rep, nil
+}
+
+type skipped struct {
+	Scenario string `json:"scenario"`
+	Reason   string `json:"reason"`
 }
 
 // exportProblems joins the failed export checks, or returns nil.

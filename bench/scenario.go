@@ -76,7 +76,17 @@ type path struct {
 	// profile, if set, starts a CPU profile of the path's own process to
 	// the named file and returns what stops it.
 	profile func(ctx context.Context, file string) (stop func() error, err error)
+	// workerEndpoint, if set, is where worker i connects, in place of
+	// endpoint.
+	workerEndpoint func(i int) string
+	// roundTrips, if set, is the path's Redis round trips so far.
+	roundTrips func() int64
 }
+
+// errSkip, in the error of a serve func, drops its scenario from the run,
+// with the reason, rather than fail the run: a scenario that needs what
+// the machine lacks.
+var errSkip = errors.New("scenario skipped")
 
 // scenarios is the list every run measures, in this order.
 //
@@ -115,6 +125,12 @@ func scenarios() []scenario {
 		// with one child, and the same child behind the gateway.
 		{name: "stdio-direct", traceFlags: sampled, serve: stdioDirect},
 		{name: "stdio-gateway", baseline: "stdio-direct", traceFlags: sampled, middle: true, serve: stdioGateway},
+		// Replicas (bench/replicas.go): one gateway behind a round robin
+		// with one target, then two replicas sharing sessions through a
+		// redis-server from PATH behind the same round robin code, each
+		// request of a session on the other replica than its last.
+		{name: "gateway-rr", traceFlags: sampled, serve: behindRoundRobin(1)},
+		{name: "replicas", baseline: "gateway-rr", traceFlags: sampled, serve: behindRoundRobin(2)},
 	}
 }
 

@@ -30,6 +30,17 @@ func atLeastRatio(min float64) func(result) (string, bool) {
 	}
 }
 
+// atLeastRatioRedis is atLeastRatio, with the Redis round trips per call.
+func atLeastRatioRedis(min float64) func(result) (string, bool) {
+	return func(r result) (string, bool) {
+		fig, pass := atLeastRatio(min)(r)
+		if r.RedisPerCall != nil {
+			fig += fmt.Sprintf(", %.4f Redis round trips per call", *r.RedisPerCall)
+		}
+		return fig, pass
+	}
+}
+
 func addedP50Below(max time.Duration) func(result) (string, bool) {
 	return func(r result) (string, bool) {
 		return fmt.Sprintf("+%s p50 over %s", fmtDur(r.AddedP50), r.Baseline), r.AddedP50 < max
@@ -44,6 +55,7 @@ var targets = []target{
 	{"tracing-sampled (100%, OTLP export) throughput >= 0.90 x gateway at c16", "tracing-sampled", 16, atLeastRatio(0.90)},
 	{"tracing-unsampled throughput >= 0.97 x gateway at c16", "tracing-unsampled", 16, atLeastRatio(0.97)},
 	{"plugins-3-noop throughput >= 0.95 x gateway at c16", "plugins-3-noop", 16, atLeastRatio(0.95)},
+	{"replicas: 2 replicas, each request on another one than its session's last, >= 0.90 x 1 gateway, both behind a round robin, at c16", "replicas", 16, atLeastRatioRedis(0.90)},
 }
 
 func check(ts []target, results []result) []verdict {

@@ -19,7 +19,7 @@ func TestSubcommandHelp(t *testing.T) {
 		{"serve", []string{"-config"}},
 		{"stdio", []string{"-config"}},
 		{"validate", []string{"-config", "-json"}},
-		{"demo", []string{"-listen", "-admin", "-traffic", "-http-spans", "-log"}},
+		{"demo", []string{"-listen", "-admin", "-traffic", "-http-spans", "-log", "-replicas"}},
 		{"probe", []string{"-tool", "-args", "-json", "-interval"}},
 		{"version", nil},
 	}
@@ -54,6 +54,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"serve", "-nosuchflag"},
 		{"validate", "extra-argument"},
 		{"demo", "-traffic=maybe"},
+		{"demo", "-replicas", "0"},
+		{"demo", "-replicas", "-2"},
+		{"demo", "-replicas", "17"},
+		{"demo", "-replicas", "three"},
 		{"version", "-x"},
 	} {
 		var stdout, stderr bytes.Buffer

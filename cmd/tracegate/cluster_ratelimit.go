@@ -36,7 +36,7 @@ func (rt *runtime) openCluster() (*cluster.Cluster, error) {
 	if rt.cluster != nil {
 		return rt.cluster, nil
 	}
-	opts := cluster.Options{Logger: rt.log}
+	opts := cluster.Options{Logger: rt.log, ID: rt.replicaID}
 	if rt.tel != nil {
 		opts.TracerProvider, opts.MeterProvider = rt.tel.TracerProvider, rt.tel.MeterProvider
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tracegate/tracegate/examples/demo"
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/redisserver"
 	"github.com/tracegate/tracegate/internal/telemetry"
 	"github.com/tracegate/tracegate/mcptrace"
 )
@@ -31,11 +33,29 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 	traffic := fs.Bool("traffic", false, "send a steady trickle of sample tool calls")
 	httpSpans := fs.Bool("http-spans", false, "add a POST /mcp span per HTTP request, linked from the MCP span")
 	logFormat := fs.String("log", "text", "log format: text or json")
+	replicas := fs.Int("replicas", 1, fmt.Sprintf("run `N` gateway replicas (2 to %d) sharing sessions through a redis-server from PATH,\nbehind a round robin on -listen", maxDemoReplicas))
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	if *replicas < 1 || *replicas > maxDemoReplicas {
+		fmt.Fprintf(stderr, "tracegate demo: -replicas %d: want 1 (one gateway) to %d\n\n", *replicas, maxDemoReplicas)
+		fs.printHelp(stderr)
+		return exitUsage
+	}
 	ctx, stop := signalContext(stderr)
 	defer stop()
+
+	// Redis first: without it there is no point starting the rest.
+	var redis *redisserver.Server
+	if *replicas > 1 {
+		var err error
+		if redis, err = redisserver.Start(""); err != nil {
+			fmt.Fprintf(stderr, "tracegate demo: -replicas %d: %v\n", *replicas, err)
+			return exitFail
+		}
+		// After the replicas, which leave the cluster as they stop.
+		defer redis.Close()
+	}
 
 	// The viewer's address must be known before the demo backends start,
 	// since they export their spans to it.
@@ -80,10 +100,23 @@ func demoCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tracegate demo: %v\n", err)
 		return exitFail
 	}
+	if redis != nil {
+		started := func(ctx context.Context, dc *demoCluster, log *slog.Logger) {
+			printDemoBanner(stdout, demoBanner{mcpAddr: dc.front, adminAddr: dc.admin, self: selfCommand(self), cluster: dc})
+			if *traffic {
+				go sendTraffic(ctx, "http://"+dc.front+"/mcp", true, log)
+			}
+		}
+		if err := serveReplicas(ctx, cfg, *replicas, redis.URL(), adminLn, started, stderr); err != nil {
+			fmt.Fprintf(stderr, "tracegate demo: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
 	hooks := serveHooks{adminListener: adminLn, started: func(ctx context.Context, rt *runtime) {
-		printDemoBanner(stdout, rt, selfCommand(self))
+		printDemoBanner(stdout, demoBanner{mcpAddr: rt.mcpAddr, adminAddr: rt.adminAddr, self: selfCommand(self)})
 		if *traffic {
-			go sendTraffic(ctx, "http://"+rt.mcpAddr+"/mcp", rt)
+			go sendTraffic(ctx, "http://"+rt.mcpAddr+"/mcp", false, rt.log)
 		}
 	}}
 	if err := serve(ctx, cfg, hooks, stderr); err != nil {
@@ -111,21 +144,56 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func printDemoBanner(w io.Writer, rt *runtime, self string) {
-	mcpURL := "http://" + rt.mcpAddr + "/mcp"
-	admin := "http://" + rt.adminAddr
+// demoBanner is what the demo's banner shows.
+type demoBanner struct {
+	mcpAddr, adminAddr string
+	self               string       // how to run this binary again
+	cluster            *demoCluster // with -replicas
+}
+
+func printDemoBanner(w io.Writer, b demoBanner) {
+	mcpURL := "http://" + b.mcpAddr + "/mcp"
+	admin := "http://" + b.adminAddr
 	// A fresh trace ID per run, so that the pasted call's trace is its own
 	// and never adds to a trace that an earlier run left in a collector.
 	tp := randomTraceparent()
 	traceID := tp[3:35]
+	what, replicas := "weather over HTTP, files over stdio", ""
+	if dc := b.cluster; dc != nil {
+		what = fmt.Sprintf("a round robin over %d replicas; weather over HTTP, files over stdio", len(dc.replicas))
+		var rb strings.Builder
+		fmt.Fprintf(&rb, "  redis          %s   (redis-server, no persistence)\n", dc.redisURL)
+		for i, r := range dc.replicas {
+			label := ""
+			if i == 0 {
+				label = "replicas"
+			}
+			fmt.Fprintf(&rb, "  %-14s %s   %s/mcp\n", label, r.id, r.url)
+		}
+		replicas = rb.String()
+	}
 	fmt.Fprintf(w, `
 tracegate demo is running.
 
-  MCP endpoint   %s   (weather over HTTP, files over stdio)
-  trace viewer   %s/ui/
+  MCP endpoint   %s   (%s)
+%s  trace viewer   %s/ui/
   metrics        %s/metrics
   health         %s/readyz
+`, mcpURL, what, replicas, admin, admin, admin)
+	if dc := b.cluster; dc != nil {
+		fmt.Fprintf(w, `
+Each request to the MCP endpoint goes to the next replica in turn, whatever
+its session: the replicas share sessions through Redis. Metrics and health
+are replica %s's; the viewer has every replica's spans, and its
+service.instance.id is the replica's id. A client's answer to a sampling or
+elicitation request that lands on another replica than the one whose backend
+asked is forwarded to it, in a tracegate.forward span (-traffic makes some,
+with weather_ask_assistant):
 
+  %s/ui/?attr=tracegate.forward.operation%%3Danswer
+`, dc.replicas[0].id, admin)
+	}
+	fmt.Fprintf(w, `
 Make a traced tool call (it prints a link to its trace in the viewer):
 
   %s probe -tool weather_get_weather -args '{"city":"Lisbon"}' -otlp %s -viewer %s %s
@@ -140,7 +208,7 @@ or with curl, carrying your own trace context:
 and open %s/ui/?trace=%s
 
 Press Ctrl-C to stop.
-`, mcpURL, admin, admin, admin, self, admin, admin, mcpURL, mcpURL, tp, admin, traceID)
+`, b.self, admin, admin, mcpURL, mcpURL, tp, admin, traceID)
 }
 
 // demoExportEnv is the OTLP setup of every demo backend: export to the
@@ -238,26 +306,36 @@ func demoBackend(args []string, stderr io.Writer) int {
 
 // sendTraffic makes a sample call about every second until ctx is done, so
 // the viewer fills up by itself: fast calls, a slow one, a failing tool, a
-// stdio call, and now and then an unknown tool.
-func sendTraffic(ctx context.Context, endpoint string, rt *runtime) {
-	c := mcp.NewClient(&mcp.Implementation{Name: "demo-traffic", Version: currentBuild.Version}, nil)
+// stdio call, one that asks the client to sample (answered here), and now
+// and then an unknown tool. With stateful set, the client opens a session
+// (what replicas share) rather than speak the stateless revision.
+func sendTraffic(ctx context.Context, endpoint string, stateful bool, log *slog.Logger) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "demo-traffic", Version: currentBuild.Version}, &mcp.ClientOptions{
+		CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "demo-model", Role: "assistant", Content: &mcp.TextContent{Text: "mild, with a chance of traces"}}, nil
+		},
+	})
+	var opts *mcp.ClientSessionOptions
+	if stateful {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: demoStatefulRevision}
+	}
 	var cs *mcp.ClientSession
 	cities := []string{"Lisbon", "Oslo", "Nairobi", "Atlantis", "Kyoto", "Lima"}
 	for i := 0; ctx.Err() == nil; i++ {
 		if cs == nil {
 			var err error
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			cs, err = c.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: endpoint}, nil)
+			cs, err = c.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: endpoint}, opts)
 			cancel()
 			if err != nil {
-				rt.log.Warn("demo traffic: connect", "error", err)
+				log.Warn("demo traffic: connect", "error", err)
 				sleepCtx(ctx, 2*time.Second)
 				continue
 			}
 		}
 		city := cities[rand.IntN(len(cities))]
 		var p *mcp.CallToolParams
-		switch i % 7 {
+		switch i % 8 {
 		case 3:
 			p = &mcp.CallToolParams{Name: "weather_slow_forecast", Arguments: map[string]any{"city": city}}
 		case 5:
@@ -266,6 +344,8 @@ func sendTraffic(ctx context.Context, endpoint string, rt *runtime) {
 			p = &mcp.CallToolParams{Name: "files_read_file", Arguments: map[string]any{"path": "notes/todo.md"}}
 		case 6:
 			p = &mcp.CallToolParams{Name: "weather_tornado_alerts", Arguments: map[string]any{}}
+		case 7:
+			p = &mcp.CallToolParams{Name: "weather_ask_assistant", Arguments: map[string]any{"city": city}}
 		default:
 			p = &mcp.CallToolParams{Name: "weather_get_weather", Arguments: map[string]any{"city": city}}
 		}
@@ -274,7 +354,7 @@ func sendTraffic(ctx context.Context, endpoint string, rt *runtime) {
 		_, err := cs.CallTool(cctx, p)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			rt.log.Debug("demo traffic call failed (some are meant to)", "tool", p.Name, "error", err)
+			log.Debug("demo traffic call failed (some are meant to)", "tool", p.Name, "error", err)
 		}
 		sleepCtx(ctx, time.Duration(700+rand.IntN(600))*time.Millisecond)
 	}
@@ -282,6 +362,10 @@ func sendTraffic(ctx context.Context, endpoint string, rt *runtime) {
 		cs.Close()
 	}
 }
+
+// demoStatefulRevision is the protocol revision of the demo traffic's
+// sessions with -replicas: the newest one with sessions.
+const demoStatefulRevision = "2025-11-25"
 
 func randomTraceparent() string {
 	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)

@@ -3,7 +3,7 @@
 //
 //	tracegate serve -config tracegate.yaml
 //	tracegate stdio -config tracegate.yaml
-//	tracegate demo [-traffic]
+//	tracegate demo [-traffic] [-replicas N]
 //	tracegate probe [flags] URL
 //	tracegate validate -config tracegate.yaml
 //	tracegate version
@@ -40,6 +40,7 @@ commands:
   serve -config FILE     run the gateway
   stdio -config FILE     serve one MCP client over stdin and stdout (desktop agents)
   demo [-traffic]        run the gateway with built-in demo backends and the trace viewer
+                         (-replicas N: N replicas sharing sessions through Redis)
   probe [flags] URL      check an MCP endpoint with a traced synthetic session
   validate -config FILE  check a configuration file and report every error
   version                print the module version, VCS revision and time

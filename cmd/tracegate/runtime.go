@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/tracegate/tracegate/internal/auth"
 	"github.com/tracegate/tracegate/internal/backend"
@@ -39,6 +41,9 @@ type runtime struct {
 	limits   *httplimit.Concurrency
 	refusals *httplimit.Refusals // counts every request refused for a limit
 	cluster  *cluster.Cluster    // with a cluster section; see openCluster
+	// replicaID, if set, is the id the cluster membership takes (the
+	// demo's replicas name themselves before they join).
+	replicaID string
 
 	mcpAddr, adminAddr string
 
@@ -61,6 +66,25 @@ func newRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer) (*run
 // console (os.Stdout when nil): tracegate stdio gives it stderr, since its
 // stdout carries the protocol.
 func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Writer) (*runtime, error) {
+	return buildRuntime(ctx, cfg, stderr, runtimeParts{console: console})
+}
+
+// runtimeParts are what a runtime may be given rather than build.
+type runtimeParts struct {
+	// console is where the stdout span exporter writes; os.Stdout if nil.
+	console io.Writer
+	// store, if set, is a viewer store shared with the other gateways of
+	// the process (the demo's replicas), which the runtime's spans go to
+	// in place of a store of its own.
+	store *traceview.Store
+	// replicaID, if set, is the cluster membership's id and the
+	// resource's service.instance.id, so that the viewer tells the
+	// replicas' spans apart.
+	replicaID string
+}
+
+func buildRuntime(ctx context.Context, cfg *config.Config, stderr io.Writer, parts runtimeParts) (*runtime, error) {
+	console := parts.console
 	level, identity := new(slog.LevelVar), new(atomic.Bool)
 	log, err := telemetry.NewLoggerLevel(stderr, cfg.Log, level)
 	if err != nil {
@@ -71,15 +95,22 @@ func newRuntimeTo(ctx context.Context, cfg *config.Config, stderr, console io.Wr
 	if err := checkBackendTLS(cfg.Backends, log); err != nil {
 		return nil, err
 	}
-	rt := &runtime{cfg: cfg, log: log, level: level, identity: identity}
+	rt := &runtime{cfg: cfg, log: log, level: level, identity: identity, replicaID: parts.replicaID}
 	rt.current.Store(cfg)
 	rt.adminAuth.Store(newBearerCheck(cfg.AdminTokens()))
 	var procs []sdktrace.SpanProcessor
-	if v := cfg.Telemetry.Viewer; v.Enabled == nil || *v.Enabled {
+	if v := cfg.Telemetry.Viewer; parts.store != nil {
+		rt.store = parts.store
+		procs = append(procs, rt.store)
+	} else if v.Enabled == nil || *v.Enabled {
 		rt.store = traceview.New(traceview.Limits{MaxSpans: v.MaxSpans, MaxBytes: v.MaxBytes})
 		procs = append(procs, rt.store)
 	}
-	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log, Stdout: console})
+	var res []attribute.KeyValue
+	if parts.replicaID != "" {
+		res = append(res, semconv.ServiceInstanceID(parts.replicaID))
+	}
+	rt.tel, err = telemetry.New(ctx, cfg.Telemetry, telemetry.Options{ExtraSpanProcessors: procs, Version: currentBuild.Version, Logger: log, Stdout: console, Resource: res})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}

@@ -140,13 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	}
 	rt.mcpAddr = mcpLn.Addr().String()
 	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	mcpSrv := &http.Server{
-		Handler:           mcpHandler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          errorLog,
-	}
+	mcpSrv := mcpServer(mcpHandler, errorLog)
 	if mcpSrv.TLSConfig, err = listenerTLS(cfg.TLS, log); err != nil {
 		mcpLn.Close()
 		rt.close(context.Background())
@@ -210,15 +204,46 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	grace := rt.config().ShutdownGrace.D()
-	if grace <= 0 {
-		grace = config.DefaultShutdownGrace
+	log.Info("shutting down", "grace", rt.grace().String(), "flush_timeout", rt.flushTimeout().String())
+	rt.closeStreams()
+	shutdownServers(rt.grace(), log, servers...)
+	flushErr := rt.stop()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return errors.Join(serveErr, flushErr)
 	}
-	log.Info("shutting down", "grace", grace.String(), "flush_timeout", rt.flushTimeout().String())
-	// Streams end first: a stream's handler returns only when its client
-	// hangs up, and Shutdown would wait the whole grace period for it.
+	return flushErr
+}
+
+// mcpServer is the HTTP server of an MCP listener.
+func mcpServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+	}
+}
+
+// grace is shutdown_grace, in force.
+func (rt *runtime) grace() time.Duration {
+	if d := rt.config().ShutdownGrace.D(); d > 0 {
+		return d
+	}
+	return config.DefaultShutdownGrace
+}
+
+// closeStreams ends the gateway's streams, the first step of a shutdown: a
+// stream's handler returns only when its client hangs up, and Shutdown
+// would wait the whole grace period for it.
+func (rt *runtime) closeStreams() {
 	rt.limits.CloseStreams()
 	rt.gateway.CloseStreams()
+}
+
+// shutdownServers lets the servers' in-flight requests finish within
+// grace, then cuts what is left.
+func shutdownServers(grace time.Duration, log *slog.Logger, servers ...*http.Server) {
 	sctx, cancel := context.WithTimeoutCause(context.Background(), grace, errors.New("shutdown grace period elapsed"))
 	defer cancel()
 	for _, s := range servers {
@@ -227,15 +252,15 @@ func serve(ctx context.Context, cfg *config.Config, hooks serveHooks, stderr io.
 			s.Close()
 		}
 	}
+}
+
+// stop closes the gateway, its backends and its cluster membership, then
+// flushes telemetry, last and with a deadline of its own: the spans of
+// the calls that just finished are in its queue.
+func (rt *runtime) stop() error {
 	rt.gateway.Close()
 	rt.closeCluster()
-	// Telemetry last, with a deadline of its own: the spans of the calls
-	// that just finished are in its queue.
-	flushErr := rt.flushTelemetry()
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return errors.Join(serveErr, flushErr)
-	}
-	return flushErr
+	return rt.flushTelemetry()
 }
 
 // adminServer is the admin listener's server, over TLS when admin.tls is

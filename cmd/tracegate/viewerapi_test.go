@@ -19,6 +19,7 @@ type apiSpan struct {
 	Kind         string         `json:"kind"`
 	Service      string         `json:"service"`
 	Attributes   map[string]any `json:"attributes"`
+	Resource     int            `json:"resource"` // index in the trace's resources
 	Links        []struct {
 		TraceID string `json:"trace_id"`
 		SpanID  string `json:"span_id"`

@@ -75,6 +75,31 @@ type Options struct {
 	Timeout time.Duration
 	// MeterProvider, if set, gets the tracegate.cluster.* metrics.
 	MeterProvider metric.MeterProvider
+	// ID is the replica's id. If empty, NewID makes one. A process that
+	// names itself before it joins (tracegate demo -replicas puts the id
+	// in each replica's service.instance.id) sets it: 1 to 32 lowercase
+	// letters and digits, since it is part of the ids of the requests
+	// relayed through the replica.
+	ID string
+}
+
+// NewID returns a fresh replica id: 8 random hex digits.
+func NewID() string {
+	var id [4]byte
+	rand.Read(id[:])
+	return hex.EncodeToString(id[:])
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Member is one replica.
@@ -152,13 +177,17 @@ func New(cfg config.Cluster, opts Options) (*Cluster, error) {
 	ro.WriteTimeout = opts.Timeout
 	ro.ContextTimeoutEnabled = true
 	ro.PoolTimeout = opts.Timeout
-	var id [4]byte
-	rand.Read(id[:])
+	if opts.ID == "" {
+		opts.ID = NewID()
+	}
+	if !validID(opts.ID) {
+		return nil, fmt.Errorf("cluster: replica id %q: want 1 to 32 lowercase letters and digits", opts.ID)
+	}
 	c := &Cluster{
 		opts:    opts,
 		log:     opts.Logger,
 		rdb:     redis.NewClient(ro),
-		self:    Member{ID: hex.EncodeToString(id[:]), URL: strings.TrimSuffix(cfg.AdvertiseURL, "/")},
+		self:    Member{ID: opts.ID, URL: strings.TrimSuffix(cfg.AdvertiseURL, "/")},
 		tracer:  tp.Tracer("github.com/tracegate/tracegate/internal/cluster"),
 		prop:    opts.Propagator,
 		kick:    make(chan struct{}, 1),

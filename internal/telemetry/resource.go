@@ -14,13 +14,13 @@ import (
 
 const defaultServiceName = "tracegate"
 
-// newResource describes this process. Later sources win: built-in facts,
-// then config, then OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME (which
+// newResource describes this process. Later sources win: built-in facts
+// and the caller's extra, then config, then OTEL_RESOURCE_ATTRIBUTES, then OTEL_SERVICE_NAME (which
 // the spec puts above service.name in OTEL_RESOURCE_ATTRIBUTES).
 //
 // resource.Default and resource.WithFromEnv are avoided on purpose: they
 // read os.Getenv.
-func newResource(cfg config.Telemetry, version string, e env) (*resource.Resource, error) {
+func newResource(cfg config.Telemetry, version string, extra []attribute.KeyValue, e env) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{
 		semconv.TelemetrySDKName("opentelemetry"),
 		semconv.TelemetrySDKLanguageGo,
@@ -32,6 +32,7 @@ func newResource(cfg config.Telemetry, version string, e env) (*resource.Resourc
 	if host, err := os.Hostname(); err == nil {
 		attrs = append(attrs, semconv.HostName(host))
 	}
+	attrs = append(attrs, extra...)
 	name := cfg.ServiceName
 	if name == "" {
 		name = defaultServiceName

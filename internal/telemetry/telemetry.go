@@ -41,6 +41,11 @@ type Options struct {
 	ExtraSpanProcessors []sdktrace.SpanProcessor
 	// Version is the resource's service.version.
 	Version string
+	// Resource adds to the built-in facts about the process, such as the
+	// service.instance.id of one of several gateways in a process (tracegate
+	// demo -replicas); the configuration and OTEL_RESOURCE_ATTRIBUTES
+	// still override them.
+	Resource []attribute.KeyValue
 	// Logger receives export failures and recoveries. If nil, they are
 	// discarded.
 	Logger *slog.Logger
@@ -121,7 +126,7 @@ func New(ctx context.Context, cfg config.Telemetry, opts Options) (_ *Telemetry,
 	}
 
 	t := &Telemetry{env: e, stdout: stdout, logger: logger}
-	if t.Resource, err = newResource(cfg, opts.Version, e); err != nil {
+	if t.Resource, err = newResource(cfg, opts.Version, opts.Resource, e); err != nil {
 		return nil, err
 	}
 	prop, err := newPropagator(cfg.Propagators, e)

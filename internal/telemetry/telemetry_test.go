@@ -55,24 +55,29 @@ func TestResource(t *testing.T) {
 		env     map[string]string
 		version string
 		want    map[string]string
+		extra   []attribute.KeyValue
 	}{
-		{"default name", config.Telemetry{}, nil, "", map[string]string{"service.name": "tracegate", "telemetry.sdk.language": "go"}},
+		{"default name", config.Telemetry{}, nil, "", map[string]string{"service.name": "tracegate", "telemetry.sdk.language": "go"}, nil},
 		{"config name and version", config.Telemetry{ServiceName: "gw-a"}, nil, "1.2.3",
-			map[string]string{"service.name": "gw-a", "service.version": "1.2.3"}},
+			map[string]string{"service.name": "gw-a", "service.version": "1.2.3"}, nil},
 		{"OTEL_RESOURCE_ATTRIBUTES beats config", config.Telemetry{ServiceName: "gw-a"},
 			map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs,service.version=9"}, "1.2.3",
-			map[string]string{"service.name": "from-attrs", "service.version": "9"}},
+			map[string]string{"service.name": "from-attrs", "service.version": "9"}, nil},
 		{"OTEL_SERVICE_NAME beats both", config.Telemetry{ServiceName: "gw-a"},
 			map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs", "OTEL_SERVICE_NAME": "from-env"}, "",
-			map[string]string{"service.name": "from-env"}},
+			map[string]string{"service.name": "from-env"}, nil},
 		{"percent-decoding", config.Telemetry{},
 			map[string]string{"OTEL_RESOURCE_ATTRIBUTES": " deployment.environment.name = prod ,team=a%2Cb%3Dc,plus=a+b,,"}, "",
-			map[string]string{"deployment.environment.name": "prod", "team": "a,b=c", "plus": "a+b"}},
+			map[string]string{"deployment.environment.name": "prod", "team": "a,b=c", "plus": "a+b"}, nil},
+		{"caller's attributes", config.Telemetry{}, nil, "",
+			map[string]string{"service.instance.id": "r1", "service.name": "tracegate"}, []attribute.KeyValue{attribute.String("service.instance.id", "r1")}},
+		{"OTEL_RESOURCE_ATTRIBUTES beats the caller's", config.Telemetry{}, map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=env"}, "",
+			map[string]string{"service.instance.id": "env"}, []attribute.KeyValue{attribute.String("service.instance.id", "r1")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tel := newTelemetry(t, tt.cfg, tt.env, telemetry.Options{Version: tt.version})
+			tel := newTelemetry(t, tt.cfg, tt.env, telemetry.Options{Version: tt.version, Resource: tt.extra})
 			for k, want := range tt.want {
 				got, ok := tel.Resource.Set().Value(attribute.Key(k))
 				if !ok || got.Emit() != want {
