@@ -123,6 +123,21 @@ func TestReplicasTraceCrossesTheHop(t *testing.T) {
 	if client.Attrs["tracegate.replica.target"] == nil || client.Attrs["tracegate.replica.target"] != server.Attrs["tracegate.replica.target"] && server.Attrs["tracegate.replica.source"] == nil {
 		t.Errorf("forward attributes: client %v, server %v", client.Attrs, server.Attrs)
 	}
+	// The answer carries no trace context, so the forward begins a trace
+	// of its own; the receiving span links to the call it answers.
+	if len(server.Links) != 1 {
+		t.Fatalf("the forward's SERVER span has %d links, want one to the call", len(server.Links))
+	}
+	var call otlptest.Span
+	var found bool
+	for end := time.Now().Add(10 * time.Second); !found && time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		call, found = sc.recv.FindSpan(func(s otlptest.Span) bool {
+			return s.SpanID == server.Links[0].SpanID && s.Name == "tools/call weather_ask_assistant"
+		})
+	}
+	if !found || call.Kind != "server" {
+		t.Errorf("the forward links to %+v, want the tools/call SERVER span", server.Links[0])
+	}
 	if client.Attrs["tracegate.forward.operation"] != "answer" {
 		t.Errorf("forwarded operation %v, want answer", client.Attrs["tracegate.forward.operation"])
 	}

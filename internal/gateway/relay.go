@@ -47,6 +47,9 @@ type ask struct {
 	bs        *backend.Session
 	backendID []byte
 	at        time.Time
+	// call is the span context of the call the request came during, if
+	// any: whatever handles the client's answer links to it.
+	call trace.SpanContext
 }
 
 // maxAsks bounds the backends' requests waiting for an answer.
@@ -364,7 +367,11 @@ func (g *Gateway) ask(bs *backend.Session, m *wire.Message, c *call) {
 		g.refuse(bs, m, codeInternalError, "tracegate: too many requests are waiting for clients")
 		return
 	}
-	g.flight.asks[id] = &ask{s: s, bs: bs, backendID: append([]byte(nil), m.ID...), at: time.Now()}
+	a := &ask{s: s, bs: bs, backendID: append([]byte(nil), m.ID...), at: time.Now()}
+	if t.c != nil {
+		a.call = trace.SpanContextFromContext(t.c.rq.ctx)
+	}
+	g.flight.asks[id] = a
 	g.flight.mu.Unlock()
 	if !t.deliver(m.WithID(wire.AppendString(nil, id))) {
 		g.flight.mu.Lock()
@@ -440,6 +447,12 @@ func (g *Gateway) relayAnswer(ctx context.Context, s *session, m *wire.Message) 
 	g.flight.mu.Unlock()
 	if a == nil {
 		return errNoAsk
+	}
+	if a.call.IsValid() {
+		// The answer carries no trace context of its own: the span
+		// handling it (a forward from another replica, or the HTTP
+		// span) points at the call it answers.
+		trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: a.call})
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.bs.Backend().Timeout())
 	defer cancel()
