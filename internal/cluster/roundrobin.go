@@ -63,9 +63,19 @@ func NewRoundRobin(targets []*url.URL, transport http.RoundTripper) *RoundRobin 
 		FlushInterval: -1,
 		Transport:     transport,
 		ErrorHandler:  rr.failed,
+		BufferPool:    copyBuffers{},
 	}
 	return rr
 }
+
+// copyBuffers lends the proxy its copy buffers, rather than it making a
+// fresh 32 KiB one for every response.
+type copyBuffers struct{}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyPool.Put(&b) }
 
 func (rr *RoundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := &attempt{}
