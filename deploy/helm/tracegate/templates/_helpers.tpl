@@ -31,5 +31,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.adminToken.existingSecret -}}
 {{- $_ := set $cfg "admin" (dict "bearer_tokens" (list "${TRACEGATE_ADMIN_TOKEN}")) -}}
 {{- end -}}
+{{- if .Values.cluster.enabled -}}
+{{- $cl := dict "redis_url" (required "cluster.redisURL is required with cluster.enabled" .Values.cluster.redisURL) "advertise_url" (printf "http://${POD_IP}:%v" .Values.ports.mcp) -}}
+{{- if .Values.cluster.secret.existingSecret -}}
+{{- $_ := set $cl "secret" "${TRACEGATE_CLUSTER_SECRET}" -}}
+{{- end -}}
+{{- $_ := set $cfg "cluster" $cl -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
