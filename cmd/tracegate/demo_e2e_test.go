@@ -155,6 +155,35 @@ type proc struct {
 	cmdline   []string
 }
 
+// interrupt sends the demo SIGINT, as Ctrl-C does, and checks that it
+// exits 0 within limit and that none of kids (its children) survives it.
+func (d *demoProcess) interrupt(t *testing.T, limit time.Duration, kids []proc) {
+	t.Helper()
+	if err := syscall.Kill(-d.pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(limit):
+		t.Fatalf("demo still running %v after SIGINT\nstderr:\n%s", limit, d.stderr.String())
+	}
+	if d.err != nil {
+		t.Errorf("demo exit: got %v, want status 0\nstderr:\n%s", d.err, d.stderr.String())
+	}
+	// Children are stopped before the demo exits; allow a moment for the
+	// kernel to finish tearing one down.
+	var left []proc
+	poll(t, 5*time.Second, func() bool {
+		left = left[:0]
+		for _, k := range kids {
+			if alive(k) {
+				left = append(left, k)
+			}
+		}
+		return len(left) == 0
+	}, func() string { return fmt.Sprintf("child processes survived the demo: %+v", left) })
+}
+
 // readProc reads /proc/<pid>; ok is false when the process is gone.
 func readProc(pid int) (p proc, ok bool) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -245,29 +274,7 @@ func TestDemoCtrlCStopsEverything(t *testing.T) {
 		}, func() string { return "no traffic trace for " + q + ": " + last + "\nstderr:\n" + d.stderr.String() })
 	}
 
-	if err := syscall.Kill(-d.pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-d.done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("demo still running 20s after SIGINT\nstderr:\n%s", d.stderr.String())
-	}
-	if d.err != nil {
-		t.Errorf("demo exit: got %v, want status 0\nstderr:\n%s", d.err, d.stderr.String())
-	}
-	// Children are stopped before the demo exits; allow a moment for the
-	// kernel to finish tearing one down.
-	var left []proc
-	poll(t, 5*time.Second, func() bool {
-		left = left[:0]
-		for _, k := range kids {
-			if alive(k) {
-				left = append(left, k)
-			}
-		}
-		return len(left) == 0
-	}, func() string { return fmt.Sprintf("child processes survived the demo: %+v", left) })
+	d.interrupt(t, 20*time.Second, kids)
 	if !strings.Contains(d.stderr.String(), "shutting down") {
 		t.Errorf("stderr does not log the shutdown:\n%s", d.stderr.String())
 	}

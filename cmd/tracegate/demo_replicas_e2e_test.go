@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -177,27 +176,7 @@ func TestDemoReplicas(t *testing.T) {
 	if len(redis) != 1 {
 		t.Fatalf("want one redis-server child of the demo, got %+v", redis)
 	}
-	if err := syscall.Kill(-d.pid, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("demo still running 30s after SIGINT\nstderr:\n%s", d.stderr.String())
-	}
-	if d.err != nil {
-		t.Errorf("demo exit: got %v, want status 0\nstderr:\n%s", d.err, d.stderr.String())
-	}
-	var left []proc
-	poll(t, 5*time.Second, func() bool {
-		left = left[:0]
-		for _, k := range kids {
-			if alive(k) {
-				left = append(left, k)
-			}
-		}
-		return len(left) == 0
-	}, func() string { return fmt.Sprintf("child processes survived the demo: %+v", left) })
+	d.interrupt(t, 30*time.Second, kids)
 }
 
 // TestDemoReplicasWithoutRedis: with no redis-server on PATH, the demo
