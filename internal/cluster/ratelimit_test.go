@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/redistest"
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 var _ plugin.SharedLimiter = (*RateLimiter)(nil)
@@ -264,25 +264,8 @@ func (f failing) ScriptLoad(context.Context, string) *redis.StringCmd {
 // Redis client, log and metrics, as a separate process would have.
 type replica struct {
 	chain  *plugin.Chain
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	reader *sdkmetric.ManualReader
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // clock is a settable clock for the plugins; Redis keeps its own.
@@ -310,7 +293,7 @@ const patient = time.Second
 // 0 for the default.
 func newReplica(t *testing.T, url string, cfg config.Plugin, now func() time.Time, bound time.Duration) *replica {
 	t.Helper()
-	r := &replica{logs: &syncBuffer{}, reader: sdkmetric.NewManualReader()}
+	r := &replica{logs: &testlog.Buffer{}, reader: sdkmetric.NewManualReader()}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r.reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 	var err error
@@ -711,7 +694,7 @@ func BenchmarkRateLimitPlugin(b *testing.B) {
 	cfg := rlCfg(map[string]any{"rate": "1000000/s", "burst": 1000})
 	for _, mode := range []string{"local", "shared"} {
 		b.Run(mode, func(b *testing.B) {
-			logs := &syncBuffer{}
+			logs := &testlog.Buffer{}
 			opts := plugin.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 			if mode == "shared" {
 				opts.SharedLimiter = NewRateLimiter(newClient(b, srv.URL()))

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 const everythingEntry = "../../interop/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
@@ -69,7 +71,7 @@ func startEverything(t *testing.T, transport string) string {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 func dialPeer(t *testing.T, opts Options, args ...string) (*stdio, *inbox) {
@@ -28,7 +30,7 @@ func dialPeer(t *testing.T, opts Options, args ...string) (*stdio, *inbox) {
 
 func TestStdio(t *testing.T) {
 	t.Parallel()
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	dir := t.TempDir()
 	c, in := dialPeer(t, Options{Env: map[string]string{"PEER_GREETING": "hello-env"}, Dir: dir, Stderr: &stderr})
 	initialize(t, c)
@@ -301,21 +303,4 @@ func TestStdioLeaks(t *testing.T) {
 	if !settle(5*time.Second, func() bool { return goroutines() <= before && openFDs() <= fds }) {
 		t.Errorf("goroutines %d -> %d, fds %d -> %d", before, goroutines(), fds, openFDs())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,6 +26,7 @@ import (
 	"github.com/tracegate/tracegate/internal/otlptest"
 	"github.com/tracegate/tracegate/internal/plugin"
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/testlog"
 	"github.com/tracegate/tracegate/mcptrace"
 )
 
@@ -107,24 +107,6 @@ func (k *kitBackend) lastArgs(what string) string {
 	return k.last[what]
 }
 
-// syncBuffer collects the gateway's JSON log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // pluginRig is a gateway with a plugin chain in front of the kit backend,
 // traced as tracegate serve traces it, exporting spans and metrics over
 // OTLP/HTTP to a real receiver, and logging to a buffer.
@@ -132,7 +114,7 @@ type pluginRig struct {
 	kit  *kitBackend
 	gw   *testGateway
 	recv *otlptest.Receiver
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 type rigOptions struct {
@@ -144,7 +126,7 @@ type rigOptions struct {
 
 func startPluginRig(t *testing.T, plugins []config.Plugin, ro rigOptions) *pluginRig {
 	t.Helper()
-	r := &pluginRig{kit: startKit(t), recv: otlptest.NewReceiver(t), logs: &syncBuffer{}}
+	r := &pluginRig{kit: startKit(t), recv: otlptest.NewReceiver(t), logs: &testlog.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	tcfg := config.Default().Telemetry

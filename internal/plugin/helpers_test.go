@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,30 +17,14 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 // testBed is a chain with its own span recorder and log buffer.
 type testBed struct {
 	chain *Chain
 	rec   *tracetest.SpanRecorder
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testlog.Buffer
 }
 
 // newBed builds a chain from cfgs with the test plugin types registered.
@@ -50,7 +33,7 @@ func newBed(t *testing.T, cfgs []config.Plugin, reg Registry, now func() time.Ti
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c, err := New(cfgs, Options{
 		TracerProvider: tp,
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 func jsonLines(t *testing.T, s string) []map[string]any {
@@ -35,7 +36,7 @@ func jsonLines(t *testing.T, s string) []map[string]any {
 // the summary.
 func TestCoalesceManySessions(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testlog.Buffer
 	h := telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: time.Minute, Vary: []string{"session"}})
 	log := slog.New(h)
 	var wg sync.WaitGroup
@@ -72,7 +73,7 @@ func TestCoalesceManySessions(t *testing.T) {
 
 func TestCoalesceFlushAndBound(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testlog.Buffer
 	h := telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: time.Hour, MaxEvents: 2})
 	log := slog.New(h)
 	for range 3 {
@@ -105,7 +106,7 @@ func TestCoalesceFlushAndBound(t *testing.T) {
 // ends, and the event starts afresh after it.
 func TestCoalesceWindow(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testlog.Buffer
 	log := slog.New(telemetry.NewCoalescingHandler(slog.NewJSONHandler(&out, nil), telemetry.CoalesceOptions{Window: 100 * time.Millisecond}))
 	for range 3 {
 		log.Warn("backend down", "backend", "weather")

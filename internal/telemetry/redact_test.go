@@ -9,6 +9,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 // TestExportErrorsAreRedacted plants a secret in the OTLP endpoint's user
@@ -24,7 +25,7 @@ func TestExportErrorsAreRedacted(t *testing.T) {
 			t.Parallel()
 			dead := strings.TrimPrefix(deadEndpoint(t), "http://")
 			endpoint := "http://user:" + secret + "@" + dead + "/otel?api_key=" + secret
-			var logs syncBuffer
+			var logs testlog.Buffer
 			tel := newTelemetry(t, config.Telemetry{Exporter: "otlp"}, map[string]string{
 				"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
 				"OTEL_EXPORTER_OTLP_PROTOCOL": protocol,

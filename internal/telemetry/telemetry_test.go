@@ -1,14 +1,12 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/otlptest"
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/testlog"
 )
 
 // envOf is a Getenv over a map, so that each test has its own environment.
@@ -250,24 +249,6 @@ func TestExtraSpanProcessorsRunWithoutExporter(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the exporter goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestConsoleExporter(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -280,7 +261,7 @@ func TestConsoleExporter(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var out syncBuffer
+			var out testlog.Buffer
 			tel := newTelemetry(t, tt.cfg, tt.env, telemetry.Options{Stdout: &out})
 			_, s := tel.TracerProvider.Tracer("test").Start(context.Background(), "printed span")
 			s.End()
@@ -367,7 +348,7 @@ func TestShutdownTwice(t *testing.T) {
 
 func TestLoggerFromNewReceivesExportFailures(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	rcv := otlptest.NewReceiver(t, otlptest.WithBehavior(otlptest.Unavailable))
 	tel := newTelemetry(t, config.Telemetry{Exporter: "otlp"}, map[string]string{
