@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tracegate/tracegate/internal/sse"
@@ -38,6 +39,10 @@ const (
 	closeTimeout = 5 * time.Second
 	// maxErrorBody bounds the body read from an HTTP error.
 	maxErrorBody = 64 << 10
+	// drainWait and maxDrainEvents bound the wait, after a response, for
+	// the server to end the POST's event stream (see finishStream).
+	drainWait      = 50 * time.Millisecond
+	maxDrainEvents = 16
 )
 
 // streamable is a session over MCP's Streamable HTTP transport: each
@@ -55,6 +60,11 @@ type streamable struct {
 	// sidHeader and protoHeader are the header values of sessionID and
 	// protocol, made once.
 	sidHeader, protoHeader []string
+
+	// lingering is set once a POST stream outlived its response by
+	// drainWait: the server keeps its streams open, and no call of this
+	// session waits for their end again.
+	lingering atomic.Bool
 
 	getOnce   sync.Once
 	closeOnce sync.Once
@@ -203,7 +213,7 @@ func (s *streamable) Request(ctx context.Context, id, msg []byte, related func([
 	// The exchange runs on the caller's goroutine: the response comes on
 	// the POST's own answer, and ctx (or the session's end, through
 	// rctx) aborts the HTTP exchange at once.
-	err = s.exchange(rctx, id, msg, rel)
+	err = s.exchange(rctx, cancel, id, msg, rel)
 	select {
 	case resp := <-ch:
 		return resp, nil
@@ -245,8 +255,9 @@ func (r *relay) stop() {
 }
 
 // exchange POSTs one request and reads what answers it, delivering the
-// response through resolve. A nil error means it was delivered.
-func (s *streamable) exchange(ctx context.Context, id, msg []byte, rel *relay) error {
+// response through resolve. A nil error means it was delivered. abort
+// cancels ctx.
+func (s *streamable) exchange(ctx context.Context, abort context.CancelFunc, id, msg []byte, rel *relay) error {
 	resp, hadSession, err := s.do(ctx, http.MethodPost, msg, "")
 	if err != nil {
 		return err
@@ -276,7 +287,7 @@ func (s *streamable) exchange(ctx context.Context, id, msg []byte, rel *relay) e
 		}
 		return nil
 	case "text/event-stream":
-		return s.readCallStream(ctx, resp.Body, id, rel)
+		return s.readCallStream(ctx, abort, resp.Body, id, rel)
 	}
 	return fmt.Errorf("POST %s: unexpected Content-Type %q", s.safeURL, resp.Header.Get("Content-Type"))
 }
@@ -291,8 +302,8 @@ var (
 // the stream ends first and its events had ids, it resumes the stream
 // with GET and Last-Event-ID (MCP SEP-1699, basic/transports "Resumability
 // and Redelivery"), waiting the retry the server asked for.
-func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []byte, rel *relay) error {
-	lastID, retry, got, err := s.readEvents(body, id, rel)
+func (s *streamable) readCallStream(ctx context.Context, abort context.CancelFunc, body io.Reader, id []byte, rel *relay) error {
+	lastID, retry, got, err := s.readEvents(body, abort, id, rel)
 	failures := 0
 	for !got {
 		if ctx.Err() != nil {
@@ -334,7 +345,7 @@ func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []by
 		}
 		var newID string
 		var newRetry time.Duration
-		newID, newRetry, got, err = s.readEvents(resp.Body, id, rel)
+		newID, newRetry, got, err = s.readEvents(resp.Body, abort, id, rel)
 		resp.Body.Close()
 		if newID != "" && newID != lastID {
 			lastID, failures = newID, 0
@@ -348,8 +359,9 @@ func (s *streamable) readCallStream(ctx context.Context, body io.Reader, id []by
 
 // readEvents reads one event stream of a request: messages before the
 // response go to rel, the response to resolve. It returns the stream's
-// last event id and retry, and whether the response came.
-func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID string, retry time.Duration, got bool, err error) {
+// last event id and retry, and whether the response came. abort cancels
+// the HTTP request of body.
+func (s *streamable) readEvents(body io.Reader, abort context.CancelFunc, id []byte, rel *relay) (lastID string, retry time.Duration, got bool, err error) {
 	r := sse.NewReader(body, s.opts.MaxMessage)
 	defer r.Release()
 	for {
@@ -370,11 +382,49 @@ func (s *streamable) readEvents(body io.Reader, id []byte, rel *relay) (lastID s
 		}
 		if m.IsResponse() {
 			if s.resolve(&m) && sameID(m.ID, id) {
+				s.finishStream(r, abort)
 				return r.LastEventID(), r.Retry(), true, nil
 			}
 			continue
 		}
 		rel.call(ev.Data)
+	}
+}
+
+// finishStream reads a POST's event stream on after its response, to its
+// end, so that the connection goes back to the transport's pool: closing
+// a chunked body before its last chunk closes the connection, and the
+// next call then pays for a new one (and leaves a socket in TIME_WAIT).
+// Most often the end came with the response and there is nothing to
+// wait for. The server SHOULD end the stream after the response
+// (basic/transports); the wait is bounded by drainWait and
+// maxDrainEvents, and once a stream outlives them the session stops
+// waiting. A message found there is handled as if it came on the GET
+// stream.
+func (s *streamable) finishStream(r *sse.Reader, abort context.CancelFunc) {
+	if r.Ended() || s.lingering.Load() {
+		return
+	}
+	t := time.AfterFunc(drainWait, abort)
+	defer t.Stop()
+	for range maxDrainEvents {
+		ev, err := r.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !t.Stop() {
+				s.linger()
+			}
+			return
+		}
+		if ev.Type == "message" {
+			s.dispatch(ev.Data)
+		}
+	}
+	s.linger()
+}
+
+func (s *streamable) linger() {
+	if !s.lingering.Swap(true) {
+		s.log.Debug("conn: the server keeps POST streams open after their response; their connections are not reused", "url", s.safeURL)
 	}
 }
 

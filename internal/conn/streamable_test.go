@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,5 +421,65 @@ func TestSameID(t *testing.T) {
 	a, b := []byte(`12345`), []byte(`12345`)
 	if n := testing.AllocsPerRun(100, func() { sameID(a, b) }); n != 0 {
 		t.Errorf("sameID of two numbers: got %v allocations, want 0", n)
+	}
+}
+
+// A POST's event stream is read to its end after the response, so that
+// the connection is reused: closing a chunked body before its last chunk
+// would close the connection, and each call would dial a new one. The
+// server here ends each stream a little after its response, as a busy
+// server does; one that keeps its streams open is not waited on.
+func TestStreamableReusesConnections(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		endAfter  time.Duration // between the response and the stream's end
+		lingering bool
+	}{
+		{"stream ends soon after the response", 5 * time.Millisecond, false},
+		{"stream outlives the response", 2 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var dials atomic.Int64
+			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return peer.New() }, nil)
+			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(w, r)
+				if r.Method == http.MethodPost && strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+					// The handler flushed its events; net/http writes the
+					// stream's last chunk once this returns.
+					time.Sleep(tc.endAfter)
+				}
+			}))
+			ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					dials.Add(1)
+				}
+			}
+			ts.Start()
+			t.Cleanup(ts.Close)
+			c, _ := dialHTTP(t, TransportStreamable, ts.URL+"/mcp", Options{})
+			initialize(t, c)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			before := dials.Load()
+			const calls = 20
+			for i := range calls {
+				start := time.Now()
+				if got, err := callTool(ctx, c, i+1, "echo", `{"text":"hi"}`, nil); err != nil || got != "hi" {
+					t.Fatalf("call %d: got %q, %v", i, got, err)
+				}
+				if took := time.Since(start); tc.lingering && took > tc.endAfter/2 {
+					t.Fatalf("call %d took %v: it waited for a stream the server keeps open", i, took)
+				}
+			}
+			dialed := dials.Load() - before
+			if lingering := c.(*streamable).lingering.Load(); lingering != tc.lingering {
+				t.Errorf("lingering = %v, want %v", lingering, tc.lingering)
+			}
+			if !tc.lingering && dialed > 2 {
+				t.Errorf("%d calls dialed %d new connections, want at most 2 (one for the GET stream, one spare): connections are not reused", calls, dialed)
+			}
+		})
 	}
 }

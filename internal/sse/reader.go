@@ -116,6 +116,12 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
+// Ended reports whether the source has ended: it returned io.EOF or
+// another error, whether or not buffered events remain. For an HTTP
+// response body that ended with io.EOF, the connection is already free
+// for another request.
+func (r *Reader) Ended() bool { return r.err != nil }
+
 // LastEventID is the last event ID buffer: what a reconnecting client
 // sends in Last-Event-ID.
 func (r *Reader) LastEventID() string { return string(r.id) }
