@@ -57,7 +57,7 @@ func TestQuickRun(t *testing.T) {
 		Warmup:         100 * time.Millisecond,
 		Rounds:         1,
 		Concurrency:    []int{1},
-		Scenarios:      []string{"per-session-backend", "raw-http-proxy"},
+		Scenarios:      []string{"per-session-backend", "raw-http-proxy", "raw-inline-proxy"},
 		SessionSamples: 2,
 		CPUProfile:     profiles,
 		OwnProcess:     true,
@@ -65,8 +65,8 @@ func TestQuickRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(rep.Results), 4; got != want {
-		t.Fatalf("got %d results, want %d (direct, gateway, per-session-backend, raw-http-proxy)", got, want)
+	if got, want := len(rep.Results), 5; got != want {
+		t.Fatalf("got %d results, want %d (direct, gateway, per-session-backend, raw-http-proxy, raw-inline-proxy)", got, want)
 	}
 	for _, r := range rep.Results {
 		if r.Calls == 0 || r.Errors != 0 {

@@ -111,6 +111,7 @@ func scenarios() []scenario {
 		// Reference: one more HTTP hop and no MCP work, the best any
 		// gateway in front of this backend can do.
 		{name: "raw-http-proxy", baseline: "direct", traceFlags: sampled, middle: true, serve: rawHTTPProxy},
+		{name: "raw-inline-proxy", baseline: "direct", traceFlags: sampled, middle: true, serve: rawInlineProxy},
 		// Tracing on, 100% sampled, exporting over OTLP/HTTP; then the
 		// same gateway with calls whose trace flags say not sampled.
 		{name: "tracing-sampled", baseline: "gateway", traceFlags: sampled, middle: true, otlp: true, serve: tracedGateway},
