@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tracegate/tracegate/internal/config"
+	"github.com/tracegate/tracegate/internal/h1"
 	"github.com/tracegate/tracegate/internal/tlsconf"
 )
 
@@ -31,7 +32,7 @@ func BackendTransport(base *http.Transport, b config.Backend, log *slog.Logger) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var rt http.RoundTripper = base
+	t := base
 	if b.TLS != nil {
 		tc, err := tlsconf.Client(b.TLS, log)
 		if err != nil {
@@ -40,10 +41,12 @@ func BackendTransport(base *http.Transport, b config.Backend, log *slog.Logger) 
 		if b.TLS.InsecureSkipVerify {
 			log.Warn("backend TLS certificate checks are off (insecure_skip_verify); anyone on the path can read and change its traffic", "backend", b.Name)
 		}
-		t := base.Clone()
+		t = base.Clone()
 		t.TLSClientConfig = tc
-		rt = t
 	}
+	// Plain-HTTP exchanges on the caller's goroutine; HTTPS and proxied
+	// requests through t.
+	var rt http.RoundTripper = h1.New(t)
 	o := b.OAuth
 	if o == nil {
 		return rt, nil

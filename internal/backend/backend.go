@@ -32,6 +32,7 @@ import (
 
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/conn"
+	"github.com/tracegate/tracegate/internal/h1"
 	"github.com/tracegate/tracegate/internal/redact"
 	"github.com/tracegate/tracegate/mcptrace"
 )
@@ -164,7 +165,7 @@ func New(cfg config.Backend, opts Options) *Backend {
 		opts.ClientName = "tracegate"
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Transport: NewHTTPTransport()}
+		opts.HTTPClient = &http.Client{Transport: h1.New(NewHTTPTransport())}
 	}
 	b := &Backend{
 		cfg:     cfg,
@@ -192,7 +193,9 @@ func New(cfg config.Backend, opts Options) *Backend {
 func (b *Backend) SetTracer(t *mcptrace.ClientTracer) { b.tracer.Store(t) }
 
 // NewHTTPTransport returns the base HTTP transport for backends: pooled
-// keep-alive connections sized for many concurrent calls to one host.
+// keep-alive connections sized for many concurrent calls to one host. The
+// backends' round tripper is an h1.Transport over it, which makes
+// plain-HTTP exchanges itself and hands it the rest.
 func NewHTTPTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 256

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 	"github.com/tracegate/tracegate/internal/backend"
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/gateway"
+	"github.com/tracegate/tracegate/internal/h1"
 	"github.com/tracegate/tracegate/mcptrace"
 )
 
@@ -127,7 +130,7 @@ func tracedGateway(t *testing.T, backendURL string, timeout time.Duration) (*tes
 			return mcptrace.NewClientTracer(common...)
 		},
 		BackendTransport: func(config.Backend) http.RoundTripper {
-			return mcptrace.NewTransport(backend.NewHTTPTransport(), common...)
+			return mcptrace.NewTransport(h1.New(backend.NewHTTPTransport()), common...)
 		},
 	}
 	cfg := baseConfig(config.Backend{Name: "echo", URL: backendURL, Transport: config.TransportStreamable, Timeout: config.Duration(timeout)})
@@ -485,5 +488,60 @@ func TestCancelReasonReachesBackend(t *testing.T) {
 	rb.mu.Unlock()
 	if !strings.Contains(got, `"reason":"the user pressed stop"`) {
 		t.Errorf("the backend got %s, want the client's reason", got)
+	}
+}
+
+// Calls reuse the gateway's connections to an HTTP backend: a go-sdk
+// backend answers each call with an event stream, and a connection is
+// only reusable once that stream was read to its end. 40 calls from four
+// clients, traced and not, open no more connections to the backend than
+// the clients' concurrency, the GET stream and the handshake need.
+func TestBackendConnectionsAreReused(t *testing.T) {
+	t.Parallel()
+	for _, traced := range []bool{false, true} {
+		t.Run(fmt.Sprintf("traced=%v", traced), func(t *testing.T) {
+			t.Parallel()
+			rb := startRecordingBackend(t, false)
+			var dials atomic.Int64
+			// The stream's last chunk follows the response a moment later,
+			// as from a busy server.
+			counted := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rb.srv.Config.Handler.ServeHTTP(w, r)
+				if r.Method == http.MethodPost && w.Header().Get("Content-Type") == "text/event-stream" {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}))
+			counted.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					dials.Add(1)
+				}
+			}
+			counted.Start()
+			t.Cleanup(counted.Close)
+			var gw *testGateway
+			if traced {
+				gw, _ = tracedGateway(t, counted.URL, 10*time.Second)
+			} else {
+				gw = startGateway(t, baseConfig(config.Backend{Name: "echo", URL: counted.URL, Transport: config.TransportStreamable}), gateway.Options{})
+			}
+			const clients, calls = 4, 10
+			var wg sync.WaitGroup
+			for range clients {
+				cs := connect(t, gw.url+"/mcp", nil, nil)
+				wg.Go(func() {
+					for i := range calls {
+						if _, err := call(t, cs, "echo_echo", map[string]any{"i": i}); err != nil {
+							t.Errorf("call %d: %v", i, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			// The handshake's, the GET stream's and one per client at most.
+			if n := dials.Load(); n > clients+2 {
+				t.Errorf("%d calls opened %d connections to the backend, want at most %d", clients*calls, n, clients+2)
+			}
+		})
 	}
 }
