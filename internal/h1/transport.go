@@ -60,6 +60,7 @@ type conn struct {
 	nc     net.Conn
 	br     *bufio.Reader
 	bw     *bufio.Writer
+	probe  *prober
 	reused bool
 	idleAt time.Time
 }
@@ -189,15 +190,6 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, req *htt
 	return resp, nil
 }
 
-// peekAfter is how long a connection sits idle before it is checked, with
-// one system call, for having been closed by the server. Servers close
-// idle connections after a second or more (5 s is common), so a
-// connection idle for less is taken as open: a busy gateway, whose
-// connections are idle for microseconds, makes no call for it. One closed
-// all the same (a server restarting) fails the request it was taken for,
-// which is sent again only when that is safe (see RoundTrip).
-const peekAfter = 50 * time.Millisecond
-
 var (
 	aLongTimeAgo = time.Unix(1, 0)
 	errSwitched  = errors.New("the server switched protocols (101), which a request without Upgrade does not allow")
@@ -217,8 +209,7 @@ func (t *Transport) get(ctx context.Context, addr string, fresh bool) (*conn, er
 		list[len(list)-1] = nil
 		t.idle[addr] = list[:len(list)-1]
 		t.mu.Unlock()
-		idle := time.Since(c.idleAt)
-		if (t.idleTimeout > 0 && idle > t.idleTimeout) || (idle > peekAfter && !open(c.nc)) {
+		if (t.idleTimeout > 0 && time.Since(c.idleAt) > t.idleTimeout) || !c.probe.open() {
 			c.nc.Close()
 			continue
 		}
@@ -229,7 +220,7 @@ func (t *Transport) get(ctx context.Context, addr string, fresh bool) (*conn, er
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc)}, nil
+	return &conn{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), probe: newProber(nc)}, nil
 }
 
 // put keeps c for the next request to addr, within the idle bound. The
