@@ -10,6 +10,10 @@
 // -scenarios raw-http-proxy,raw-inline-proxy). Everything else (TLS,
 // proxies, HTTP/2, protocol upgrades) stays with net/http: Transport
 // hands those requests to its Fallback.
+//
+// Unlike net/http's Transport it does not ask for gzip: a gateway's hop to
+// a plain-HTTP backend is a loopback or a LAN, where compressing every
+// response costs more than it saves.
 package h1
 
 import (
