@@ -32,40 +32,25 @@ func FuzzResponse(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, answer string) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Skip(err)
-		}
-		defer ln.Close()
-		go func() {
+		u := serveRaw(t, func(c net.Conn) {
+			br := bufio.NewReader(c)
 			for {
-				c, err := ln.Accept()
+				req, err := http.ReadRequest(br)
 				if err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					br := bufio.NewReader(c)
-					for {
-						req, err := http.ReadRequest(br)
-						if err != nil {
-							return
-						}
-						io.Copy(io.Discard, req.Body)
-						if req.Header.Get("X-Second") != "" {
-							io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
-							continue
-						}
-						// The connection stays open: whether it may carry
-						// the next request is for the Transport to tell.
-						io.WriteString(c, answer)
-					}
-				}()
+				io.Copy(io.Discard, req.Body)
+				if req.Header.Get("X-Second") != "" {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+					continue
+				}
+				// The connection stays open: whether it may carry the
+				// next request is for the Transport to tell.
+				io.WriteString(c, answer)
 			}
-		}()
+		})
 		tr := newTransport()
 		defer tr.CloseIdleConnections()
-		u := "http://" + ln.Addr().String()
 		// An answer cut short is waited for until this context ends.
 		first, cancelFirst := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancelFirst()

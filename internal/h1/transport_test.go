@@ -312,35 +312,20 @@ func TestFallback(t *testing.T) {
 // leaves it unusable: the next request takes a new one.
 func TestUnaskedBytesOnIdleConnection(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, req.Body)
-				// A response, then a stray second one nobody asked for.
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
-				io.Copy(io.Discard, br)
-			}()
+	u := serveRaw(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
 		}
-	}()
+		io.Copy(io.Discard, req.Body)
+		// A response, then a stray second one nobody asked for.
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+		io.Copy(io.Discard, br)
+	})
 	tr := newTransport()
-	u := "http://" + ln.Addr().String()
 	for i := range 2 {
 		if got, err := post(t, tr, context.Background(), u, "{}"); err != nil || got != "ok" {
 			t.Fatalf("request %d: got %q, %v (a stray answer was taken for the response)", i, got, err)
@@ -349,4 +334,29 @@ func TestUnaskedBytesOnIdleConnection(t *testing.T) {
 	if n := conns.Load(); n != 2 {
 		t.Errorf("used %d connections, want 2", n)
 	}
+}
+
+// serveRaw accepts connections on a loopback listener until the test
+// ends, each handled by handle, which the connection is closed after; it
+// returns the listener's URL.
+func serveRaw(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
 }
