@@ -33,8 +33,9 @@ import (
 // usable: make one with New.
 type Transport struct {
 	// Fallback makes the requests Transport does not, and lends its
-	// settings: Proxy, DialContext, MaxIdleConnsPerHost, IdleConnTimeout
-	// and ResponseHeaderTimeout.
+	// settings: Proxy, DialContext, MaxIdleConnsPerHost and
+	// IdleConnTimeout. How long a response may take is the request
+	// context's to say.
 	Fallback *http.Transport
 
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -152,9 +153,6 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, req *htt
 		}
 		return nil, err
 	}
-	if d := t.Fallback.ResponseHeaderTimeout; d > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(d))
-	}
 	if err := req.Write(c.bw); err != nil {
 		return fail(err)
 	}
@@ -181,9 +179,6 @@ func (t *Transport) exchange(ctx context.Context, c *conn, addr string, req *htt
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return fail(errSwitched)
-	}
-	if t.Fallback.ResponseHeaderTimeout > 0 {
-		c.nc.SetReadDeadline(time.Time{})
 	}
 	b := &body{t: t, c: c, addr: addr, stop: stop, keep: !resp.Close && !req.Close, rc: resp.Body}
 	if resp.Body == http.NoBody { // a response that has none, such as 202 or 204
