@@ -40,9 +40,11 @@ const (
 	// maxErrorBody bounds the body read from an HTTP error.
 	maxErrorBody = 64 << 10
 	// drainWait and maxDrainEvents bound the wait, after a response, for
-	// the server to end the POST's event stream (see finishStream).
+	// the server to end the POST's event stream (see finishStream), and
+	// lingerAfter such waits in a row that end in a timeout stop them.
 	drainWait      = 50 * time.Millisecond
 	maxDrainEvents = 16
+	lingerAfter    = 3
 )
 
 // streamable is a session over MCP's Streamable HTTP transport: each
@@ -61,10 +63,11 @@ type streamable struct {
 	// protocol, made once.
 	sidHeader, protoHeader []string
 
-	// lingering is set once a POST stream outlived its response by
-	// drainWait: the server keeps its streams open, and no call of this
-	// session waits for their end again.
-	lingering atomic.Bool
+	// unended counts the POST streams in a row that outlived their
+	// response by drainWait. From lingerAfter on, the server is taken to
+	// keep its streams open, and no call of this session waits for their
+	// end again; a stream that ends in time sets it back to 0 before that.
+	unended atomic.Int32
 
 	getOnce   sync.Once
 	closeOnce sync.Once
@@ -398,11 +401,11 @@ func (s *streamable) readEvents(body io.Reader, abort context.CancelFunc, id []b
 // Most often the end came with the response and there is nothing to
 // wait for. The server SHOULD end the stream after the response
 // (basic/transports); the wait is bounded by drainWait and
-// maxDrainEvents, and once a stream outlives them the session stops
-// waiting. A message found there is handled as if it came on the GET
-// stream.
+// maxDrainEvents. After lingerAfter streams in a row outlived them, the
+// session stops waiting: one late end on a busy machine does not. A
+// message found there is handled as if it came on the GET stream.
 func (s *streamable) finishStream(r *sse.Reader, abort context.CancelFunc) {
-	if r.Ended() || s.lingering.Load() {
+	if r.Ended() || s.lingering() {
 		return
 	}
 	t := time.AfterFunc(drainWait, abort)
@@ -410,8 +413,11 @@ func (s *streamable) finishStream(r *sse.Reader, abort context.CancelFunc) {
 	for range maxDrainEvents {
 		ev, err := r.Next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !t.Stop() {
-				s.linger()
+			switch {
+			case errors.Is(err, io.EOF):
+				s.unended.Store(0)
+			case !t.Stop():
+				s.unendedStream()
 			}
 			return
 		}
@@ -419,11 +425,15 @@ func (s *streamable) finishStream(r *sse.Reader, abort context.CancelFunc) {
 			s.dispatch(ev.Data)
 		}
 	}
-	s.linger()
+	s.unendedStream()
 }
 
-func (s *streamable) linger() {
-	if !s.lingering.Swap(true) {
+// lingering reports whether the server keeps its POST streams open after
+// their response.
+func (s *streamable) lingering() bool { return s.unended.Load() >= lingerAfter }
+
+func (s *streamable) unendedStream() {
+	if s.unended.Add(1) == lingerAfter {
 		s.log.Debug("conn: the server keeps POST streams open after their response; their connections are not reused", "url", s.safeURL)
 	}
 }

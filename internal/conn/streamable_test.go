@@ -428,27 +428,37 @@ func TestSameID(t *testing.T) {
 // the connection is reused: closing a chunked body before its last chunk
 // would close the connection, and each call would dial a new one. The
 // server here ends each stream a little after its response, as a busy
-// server does; one that keeps its streams open is not waited on.
+// server does; one that keeps its streams open is waited on for the first
+// lingerAfter calls only.
 func TestStreamableReusesConnections(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		endAfter  time.Duration // between the response and the stream's end
+		thirdLate time.Duration // if set, the third call's stream ends this late
 		lingering bool
 	}{
-		{"stream ends soon after the response", 5 * time.Millisecond, false},
-		{"stream outlives the response", 2 * time.Second, true},
+		{"stream ends soon after the response", 5 * time.Millisecond, 0, false},
+		{"one stream ends late", 5 * time.Millisecond, 300 * time.Millisecond, false},
+		{"stream outlives the response", 2 * time.Second, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var dials atomic.Int64
+			var dials, calls atomic.Int64
 			h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return peer.New() }, nil)
 			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				post := r.Method == http.MethodPost
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
 				h.ServeHTTP(w, r)
-				if r.Method == http.MethodPost && strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
+				if post && strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream") {
 					// The handler flushed its events; net/http writes the
 					// stream's last chunk once this returns.
-					time.Sleep(tc.endAfter)
+					wait := tc.endAfter
+					if bytes.Contains(body, []byte(`"tools/call"`)) && calls.Add(1) == 3 && tc.thirdLate > 0 {
+						wait = tc.thirdLate
+					}
+					time.Sleep(wait)
 				}
 			}))
 			ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -463,8 +473,8 @@ func TestStreamableReusesConnections(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			before := dials.Load()
-			const calls = 20
-			for i := range calls {
+			const n = 20
+			for i := range n {
 				start := time.Now()
 				if got, err := callTool(ctx, c, i+1, "echo", `{"text":"hi"}`, nil); err != nil || got != "hi" {
 					t.Fatalf("call %d: got %q, %v", i, got, err)
@@ -474,11 +484,15 @@ func TestStreamableReusesConnections(t *testing.T) {
 				}
 			}
 			dialed := dials.Load() - before
-			if lingering := c.(*streamable).lingering.Load(); lingering != tc.lingering {
+			if lingering := c.(*streamable).lingering(); lingering != tc.lingering {
 				t.Errorf("lingering = %v, want %v", lingering, tc.lingering)
 			}
-			if !tc.lingering && dialed > 2 {
-				t.Errorf("%d calls dialed %d new connections, want at most 2 (one for the GET stream, one spare): connections are not reused", calls, dialed)
+			want := int64(2) // one for the GET stream, one spare
+			if tc.thirdLate > 0 {
+				want++ // the late stream's connection was closed
+			}
+			if !tc.lingering && dialed > want {
+				t.Errorf("%d calls dialed %d new connections, want at most %d: connections are not reused", n, dialed, want)
 			}
 		})
 	}
