@@ -114,6 +114,12 @@ func TestStreamable(t *testing.T) {
 				t.Errorf("echo: got %q, %v", got, err)
 			}
 			related := &inbox{conn: c}
+			base := 0 // progress notifications already on the GET stream
+			if tc.opts.JSONResponse {
+				waitGETStream(t, ctx, g, c, sid)
+				settle(5*time.Second, func() bool { return unsolicited.count("notifications/progress") == 1 })
+				base = unsolicited.count("notifications/progress")
+			}
 			got, err := callTool(ctx, c, 2, "progress", `{"count":3}`, related.add)
 			if err != nil || got != "sent 3" {
 				t.Errorf("progress: got %q, %v", got, err)
@@ -125,9 +131,9 @@ func TestStreamable(t *testing.T) {
 			}
 			// With JSON responses the server sends them on the GET stream.
 			if tc.opts.JSONResponse {
-				settle(5*time.Second, func() bool { return unsolicited.count("notifications/progress") == 3 })
+				settle(5*time.Second, func() bool { return unsolicited.count("notifications/progress") == base+3 })
 			}
-			if want := map[bool]int{false: 0, true: 3}[tc.opts.JSONResponse]; unsolicited.count("notifications/progress") != want {
+			if want := base + map[bool]int{false: 0, true: 3}[tc.opts.JSONResponse]; unsolicited.count("notifications/progress") != want {
 				t.Errorf("got %d progress notifications through Unsolicited, want %d: %v", unsolicited.count("notifications/progress"), want, unsolicited.methods())
 			}
 			if !tc.opts.JSONResponse {
@@ -495,5 +501,31 @@ func TestStreamableReusesConnections(t *testing.T) {
 				t.Errorf("%d calls dialed %d new connections, want at most %d: connections are not reused", n, dialed, want)
 			}
 		})
+	}
+}
+
+// waitGETStream returns once the server can deliver on the session's GET
+// stream. The server refuses a message for a GET stream it has not yet
+// registered ("stream not connected"), and the client opens that stream
+// only after initialize, so a call made at once could race it. The probe
+// is a progress call of one notification, repeated until delivered; that
+// one notification reaches Unsolicited.
+func waitGETStream(t *testing.T, ctx context.Context, g *goServer, c Conn, sid string) {
+	t.Helper()
+	if !settle(5*time.Second, func() bool {
+		_, ok := g.seen.find(func(r seenReq) bool { return r.method == "GET" && r.header.Get("Mcp-Session-Id") == sid })
+		return ok
+	}) {
+		t.Fatal("the client opened no GET stream")
+	}
+	for id := 100; ; id++ {
+		_, err := callTool(ctx, c, id, "progress", `{"count":1}`, nil)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "stream not connected") || ctx.Err() != nil {
+			t.Fatalf("waiting for the GET stream: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
