@@ -43,6 +43,10 @@ type recordingBackend struct {
 	canceled chan struct{}
 	// cancels are the notifications/cancelled the backend received.
 	cancels [][]byte
+	// slowLevel delays a logging/setLevel to this level by 300ms.
+	slowLevel string
+	// levelsSet counts the logging/setLevel requests the backend handled.
+	levelsSet int
 }
 
 func startRecordingBackend(t testing.TB, jsonResponse bool) *recordingBackend {
@@ -92,6 +96,19 @@ func startRecordingBackend(t testing.TB, jsonResponse bool) *recordingBackend {
 				rb.bodies = append(rb.bodies, body)
 				rb.headers = append(rb.headers, r.Header.Clone())
 				rb.mu.Unlock()
+			}
+			if bytes.Contains(body, []byte(`"logging/setLevel"`)) {
+				rb.mu.Lock()
+				slow := rb.slowLevel != "" && bytes.Contains(body, []byte(`"level":"`+rb.slowLevel+`"`))
+				rb.mu.Unlock()
+				if slow {
+					time.Sleep(300 * time.Millisecond)
+				}
+				defer func() {
+					rb.mu.Lock()
+					rb.levelsSet++
+					rb.mu.Unlock()
+				}()
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
@@ -381,9 +398,16 @@ func TestForwardedStatelessCallChecksHeaders(t *testing.T) {
 // and each client gets the messages its own level lets through, on both
 // paths.
 func TestLogLevelReachesBackendAndFiltersPerClient(t *testing.T) {
-	{
-		t.Run("pipeline", func(t *testing.T) {
+	// "slow first level": the backend takes its time over the first
+	// client's setLevel, so the second client's, more verbose, would
+	// overtake it if both were sent at once, and the backend would be
+	// left at the first.
+	for _, slow := range []string{"", "info"} {
+		t.Run(map[string]string{"": "pipeline", "info": "slow first level"}[slow], func(t *testing.T) {
 			rb := startRecordingBackend(t, false)
+			rb.mu.Lock()
+			rb.slowLevel = slow
+			rb.mu.Unlock()
 			gw, _ := tracedGateway(t, rb.srv.URL, 5*time.Second)
 			type client struct {
 				cs  *mcp.ClientSession
@@ -410,8 +434,14 @@ func TestLogLevelReachesBackendAndFiltersPerClient(t *testing.T) {
 				defer c.mu.Unlock()
 				return append([]string(nil), c.got...)
 			}
-			// The backend learns the level asynchronously: call until the
-			// debug client sees both messages.
+			// The backend learns the levels asynchronously: wait until it
+			// has handled both, then call until the debug client sees both
+			// messages.
+			eventually(t, 5*time.Second, "the backend to handle both levels", func() bool {
+				rb.mu.Lock()
+				defer rb.mu.Unlock()
+				return rb.levelsSet >= 2
+			})
 			eventually(t, 10*time.Second, "the debug client to get both levels", func() bool {
 				if _, err := debug.cs.CallTool(ctxT(t), &mcp.CallToolParams{Name: "echo_chatty", Arguments: map[string]any{}}); err != nil {
 					t.Fatal(err)

@@ -17,12 +17,21 @@ type logLevels struct {
 	g *Gateway
 
 	mu      sync.Mutex
-	current string                      // "" until a client asks
-	applied map[*backend.Session]string // what each backend session was told
+	current string                             // "" until a client asks
+	applied map[*backend.Session]*sessionLevel // what each backend session is told
+}
+
+// sessionLevel is one backend session's level: the one it should have,
+// and the last one sent. One goroutine at a time sends, the latest wanted
+// level last, so two changes in quick succession cannot reach the backend
+// in the wrong order and leave it at the older one.
+type sessionLevel struct {
+	want, sent string
+	sending    bool
 }
 
 func newLogLevels(g *Gateway) *logLevels {
-	return &logLevels{g: g, applied: map[*backend.Session]string{}}
+	return &logLevels{g: g, applied: map[*backend.Session]*sessionLevel{}}
 }
 
 var levelNames = [...]string{"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"}
@@ -57,6 +66,7 @@ func (l *logLevels) applyTo(s *backend.Session) {
 		return
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	level := l.current
 	if owner := s.Client(); owner != "" {
 		level = ""
@@ -66,23 +76,49 @@ func (l *logLevels) applyTo(s *backend.Session) {
 			}
 		}
 	}
-	if level == "" || l.applied[s] == level {
-		l.mu.Unlock()
+	if level == "" {
 		return
 	}
-	l.applied[s] = level
-	l.mu.Unlock()
-	go func() {
+	st := l.applied[s]
+	if st == nil {
+		st = &sessionLevel{}
+		l.applied[s] = st
+		go func() {
+			<-s.Done()
+			l.mu.Lock()
+			delete(l.applied, s)
+			l.mu.Unlock()
+		}()
+	}
+	st.want = level
+	if st.sending || st.sent == level {
+		return // the sender in flight sends want next
+	}
+	st.sending = true
+	go l.send(s, st)
+}
+
+// send passes st.want to the backend session until what was last sent is
+// what is wanted.
+func (l *logLevels) send(s *backend.Session, st *sessionLevel) {
+	for {
+		l.mu.Lock()
+		level := st.want
+		if level == st.sent {
+			st.sending = false
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), s.Backend().Timeout())
-		defer cancel()
 		params := wire.AppendString([]byte(`{"level":`), level)
 		params = append(params, '}')
 		if _, err := s.Call(ctx, "logging/setLevel", params, true); err != nil {
 			l.g.log.Debug("passing the log level to a backend failed", "backend", s.Backend().Name(), "error", s.Backend().Redact(err))
 		}
-		<-s.Done()
+		cancel()
 		l.mu.Lock()
-		delete(l.applied, s)
+		st.sent = level // after a failure too: the next change tries again
 		l.mu.Unlock()
-	}()
+	}
 }
