@@ -56,12 +56,18 @@ func queueConfigFromEnv(e env) (queueConfig, error) {
 // a span that finds the queue full is dropped and counted, as is a batch
 // the exporter fails to take. One goroutine exports, each batch under
 // ExportTimeout, so a hanging collector holds at most one batch.
+//
+// The goroutine is woken once per batch, not once per span: OnEnd only
+// puts the span in the buffered queue, and kicks the goroutine when a full
+// batch is waiting; the interval's tick takes the rest. A wake-up per span
+// cost the request path a scheduler round trip for every span it ended.
 type queueProcessor struct {
 	cfg      queueConfig
 	exporter sdktrace.SpanExporter
 	logger   *slog.Logger
 
 	queue   chan sdktrace.ReadOnlySpan
+	kick    chan struct{} // a full batch is queued
 	stopped atomic.Bool
 
 	droppedFull     atomic.Int64 // queue full
@@ -86,6 +92,7 @@ func newQueueProcessor(exp sdktrace.SpanExporter, cfg queueConfig, logger *slog.
 		exporter: exp,
 		logger:   logger,
 		queue:    make(chan sdktrace.ReadOnlySpan, cfg.QueueSize),
+		kick:     make(chan struct{}, 1),
 		flush:    make(chan chan struct{}),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -105,6 +112,12 @@ func (p *queueProcessor) OnEnd(s sdktrace.ReadOnlySpan) {
 	}
 	select {
 	case p.queue <- s:
+		if len(p.queue) >= p.cfg.BatchSize {
+			select {
+			case p.kick <- struct{}{}:
+			default: // already kicked
+			}
+		}
 	default:
 		p.droppedFull.Add(1)
 	}
@@ -221,35 +234,38 @@ func (p *queueProcessor) run() {
 		clear(batch) // let the spans be collected
 		batch = batch[:0]
 	}
-	// drain exports what is queued now, not what arrives meanwhile, so a
-	// busy process cannot keep a flush going forever. It runs even while
-	// paused: a flush or a shutdown asks to try now.
-	drain := func() {
-		for n := len(p.queue); n > 0; n-- {
+	// take exports n queued spans, in batches. Callers pass at most what
+	// is queued now, not what arrives meanwhile, so a busy process cannot
+	// keep the worker from its other cases.
+	take := func(n int) {
+		for ; n > 0; n-- {
 			batch = append(batch, <-p.queue)
 			if len(batch) == p.cfg.BatchSize {
 				export()
 			}
 		}
+	}
+	// full exports the full batches queued now.
+	full := func() { take(len(p.queue) / p.cfg.BatchSize * p.cfg.BatchSize) }
+	// drain exports everything queued now. It runs even while paused: a
+	// flush or a shutdown asks to try now.
+	drain := func() {
+		take(len(p.queue))
 		export()
 	}
 	for {
-		queue := p.queue
-		if paused {
-			queue = nil // a nil channel is never ready
-		}
 		select {
-		case s := <-queue:
-			batch = append(batch, s)
-			if len(batch) == p.cfg.BatchSize {
-				export()
+		case <-p.kick:
+			if !paused {
+				full()
 			}
 		case <-ticker.C:
 			if !paused {
-				export()
+				drain()
 			}
 		case <-pause.C:
 			paused = false
+			full()
 		case reply := <-p.flush:
 			drain()
 			close(reply)
