@@ -174,13 +174,6 @@ func TestServeWarnsOfAnOpenAdminListener(t *testing.T) {
 	}
 }
 
-// String is everything written so far.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeFromAFile: serve reports config errors at file:line:column and
 // starts nothing; with a valid file it logs Check's warnings, unset
 // variables included, with their place.

@@ -23,6 +23,7 @@ import (
 	"github.com/tracegate/tracegate/internal/config"
 	"github.com/tracegate/tracegate/internal/otlptest"
 	"github.com/tracegate/tracegate/internal/telemetry"
+	"github.com/tracegate/tracegate/internal/testlog"
 	"github.com/tracegate/tracegate/mcptrace"
 )
 
@@ -360,25 +361,13 @@ func (s *stack) scrape(t *testing.T) string {
 }
 
 // syncBuffer is a log destination that tests read while the gateway writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type syncBuffer struct{ testlog.Buffer }
 
 // lines decodes the JSON log lines written so far.
 func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	data := bytes.Clone(b.buf.Bytes())
-	b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
