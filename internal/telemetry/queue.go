@@ -245,8 +245,13 @@ func (p *queueProcessor) run() {
 			}
 		}
 	}
-	// full exports the full batches queued now.
-	full := func() { take(len(p.queue) / p.cfg.BatchSize * p.cfg.BatchSize) }
+	// full exports the full batches queued now, and stops at a failed
+	// export: the pause that follows is the collector's backoff.
+	full := func() {
+		for n := len(p.queue) / p.cfg.BatchSize; n > 0 && !paused; n-- {
+			take(p.cfg.BatchSize)
+		}
+	}
 	// drain exports everything queued now. It runs even while paused: a
 	// flush or a shutdown asks to try now.
 	drain := func() {
